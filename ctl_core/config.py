@@ -1,0 +1,112 @@
+"""Typed configuration: where generated data lives, and the defaults every stage starts from.
+
+Everything generated (demo universe, dataset tables, cached features, models, indices, the SQLite file)
+lives under one workspace folder. Its location is one setting: ``--workspace`` on the CLI, else the
+``CTL_WORKSPACE`` environment variable, else ``./workspace`` beside the source tree.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKSPACE = PROJECT_ROOT / "workspace"
+
+METHODS: tuple[str, ...] = (
+    "classification", "siamese-16to1", "siamese-1to1", "triplet-random", "triplet-category",
+)
+
+
+def default_workspace() -> Path:
+    """The workspace setting: ``CTL_WORKSPACE`` if set, else ``<project>/workspace``."""
+    return Path(os.environ.get("CTL_WORKSPACE", DEFAULT_WORKSPACE)).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside the workspace folder. Nothing here creates files; ``ensure()`` makes the folders.
+
+    Layout (every stage reads and writes only its own part):
+      universe/            demo generator output: products/*.png, collages/*.jpg, scenes/*.jpg
+      data/catalogue.csv   products a user can query and be served (see ctl_core.schema)
+      data/raw_boxes.csv   collage boxes before cleanup (one row per box)
+      data/items.csv       cleaned outfit items with split (one row per item occurrence)
+      data/*_report.json   cleanup / import reports
+      features/<backbone>/ cached backbone features (features.npy, keys.csv)
+      models/<method>/     one training run: heads.pt, config.json, curves.csv, metrics.json, model.ts
+      catalogue/<method>/  catalogue inference: embeddings.npy, predictions.csv
+      indices/<method>/    one FAISS index per category + manifest.json
+      eval/                Table-4 results (table.csv, table.json)
+      ctl.sqlite           human-evaluation database
+    """
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike | None = None) -> "Workspace":
+        return cls(Path(root).expanduser().resolve() if root is not None else default_workspace())
+
+    @property
+    def universe_dir(self) -> Path:
+        return self.root / "universe"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def catalogue_csv(self) -> Path:
+        return self.data_dir / "catalogue.csv"
+
+    @property
+    def raw_boxes_csv(self) -> Path:
+        return self.data_dir / "raw_boxes.csv"
+
+    @property
+    def items_csv(self) -> Path:
+        return self.data_dir / "items.csv"
+
+    @property
+    def fitb_json(self) -> Path:
+        """Imported fill-in-the-blank questions (CTL release or Polyvore), normalised to our item ids."""
+        return self.data_dir / "fitb.json"
+
+    def features_dir(self, backbone: str) -> Path:
+        return self.root / "features" / backbone
+
+    def model_dir(self, method: str) -> Path:
+        return self.root / "models" / method
+
+    def catalogue_dir(self, method: str) -> Path:
+        return self.root / "catalogue" / method
+
+    def index_dir(self, method: str) -> Path:
+        return self.root / "indices" / method
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "ctl.sqlite"
+
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL of the human-evaluation database: ``CTL_DB_URL`` if set, else SQLite here."""
+        return os.environ.get("CTL_DB_URL", f"sqlite:///{self.db_path}")
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the workspace root, as stored in tables (posix separators)."""
+        return Path(path).resolve().relative_to(self.root).as_posix()
+
+    def abs(self, rel_path: str) -> Path:
+        """Absolute path of a path stored in a table (relative to the root, or already absolute)."""
+        p = Path(rel_path)
+        return p if p.is_absolute() else self.root / p
+
+    def ensure(self) -> "Workspace":
+        for d in (self.root, self.data_dir, self.eval_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
