@@ -1,0 +1,5 @@
+import sys
+
+from ctl_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,230 @@
+"""``python -m ctl_core``: the command line over the library. Argument parsing lives here and nowhere else."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ctl_core.config import METHODS, Workspace, default_workspace
+from ctl_core.progress import TqdmProgress
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ctl_core", description="Complete The Look: data, training, "
+                                "evaluation, indices, recommendations and human-evaluation studies.")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help=f"folder for everything generated (default: $CTL_WORKSPACE or {default_workspace()})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="build the demo universe, dataset, features, all models and indices "
+                       "(each step skipped when its output is already there)")
+    d.add_argument("--size", type=int, default=3000, help="number of demo outfits (default 3000)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--force", action="store_true", help="rebuild every step")
+    d.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    d.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
+    d.add_argument("--export", action="store_true", help="also export each model to TorchScript")
+
+    imp = sub.add_parser("import", help="bring a real source into the workspace (prints the bad-input report)")
+    isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    t = isub.add_parser("ctl-tsv", help="the released CTL dataset: raw_*.tsv + a folder of collage images")
+    t.add_argument("tsv", type=Path)
+    t.add_argument("--images", type=Path, required=True, help="folder of collage images named by signature")
+    t.add_argument("--fitb", type=Path, default=None, help="the release's fitb_eval.json")
+    pv = isub.add_parser("polyvore", help="a Polyvore Outfits folder (Vasileva et al. 2018)")
+    pv.add_argument("root", type=Path)
+    pv.add_argument("--variant", choices=["nondisjoint", "disjoint"], default="nondisjoint")
+    fo = isub.add_parser("folder", help="a folder of product images, optional CSV (id, category, price, title)")
+    fo.add_argument("folder", type=Path)
+    fo.add_argument("--csv", type=Path, default=None)
+
+    ds = sub.add_parser("dataset", help="run the cleanup rules and the train/test split on the imported boxes")
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--test-fraction", type=float, default=0.15)
+
+    tr = sub.add_parser("train", help="train one method over cached backbone features")
+    tr.add_argument("--method", required=True, choices=METHODS)
+    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--mode", choices=["heads", "end-to-end"], default="heads",
+                    help="heads: over cached features (CPU default); end-to-end: fine-tune the backbone too (GPU)")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--backbone", default="efficientnet-lite0")
+
+    ev = sub.add_parser("evaluate", help="the Table-4 comparison of every trained model (R@K, FITB, category acc.)")
+    ev.add_argument("--methods", nargs="+", choices=METHODS, default=None)
+    ev.add_argument("--seed", type=int, default=0)
+
+    ix = sub.add_parser("index", help="catalogue inference and per-category indices for one model")
+    ix.add_argument("--model", required=True, choices=METHODS)
+    ix.add_argument("--device", default="auto")
+
+    ex = sub.add_parser("export", help="export backbone + heads to TorchScript for serving")
+    ex.add_argument("--model", required=True, choices=METHODS)
+
+    rc = sub.add_parser("recommend", help="the four-stage recommender for a catalogue item or an image")
+    rc.add_argument("--model", required=True, choices=METHODS)
+    g = rc.add_mutually_exclusive_group(required=True)
+    g.add_argument("--item", help="catalogue product id")
+    g.add_argument("--image", type=Path, help="path of a product image")
+    rc.add_argument("--k", type=int, default=10)
+    rc.add_argument("--max-categories", type=int, default=None)
+    rc.add_argument("--price-weight", type=float, default=0.0, help="price-aware blending term (0 = off)")
+    rc.add_argument("--diversity", type=float, default=0.0, help="diversity blending term (0 = off)")
+    rc.add_argument("--device", default="auto")
+    rc.add_argument("--json", action="store_true", help="print one JSON object")
+
+    st = sub.add_parser("study", help="human-evaluation studies")
+    ssub = st.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+    sc = ssub.add_parser("create", help="sample products, run each model, pool and shuffle the pairs")
+    sc.add_argument("--name", required=True)
+    sc.add_argument("--models", nargs="+", choices=METHODS, default=list(METHODS))
+    sc.add_argument("--n", type=int, default=120, help="query products (paper: 120)")
+    sc.add_argument("--k", type=int, default=5, help="top K per query and model")
+    sc.add_argument("--overlap", type=int, default=2, help="annotators per pair")
+    sc.add_argument("--gold", type=int, default=10, help="gold pairs mixed in (known outfit-mates and clashes)")
+    sc.add_argument("--seed", type=int, default=0)
+    se = ssub.add_parser("export", help="judgments and per-model summaries as CSV")
+    se.add_argument("--study", required=True, help="study name or id")
+    se.add_argument("--out", type=Path, required=True)
+    ssub.add_parser("list", help="list studies")
+
+    b = sub.add_parser("bench", help="benchmark scripts (figures for the README)")
+    bsub = b.add_subparsers(dest="bench_command", required=True, metavar="WHICH")
+    bs = bsub.add_parser("serve", help="1M-item serving latency vs exact search")
+    bs.add_argument("--n-items", type=int, default=1_000_000)
+    bs.add_argument("--n-queries", type=int, default=1000)
+    bf = bsub.add_parser("featurize", help="featurizing throughput vs the bare backbone")
+    bf.add_argument("--n-images", type=int, default=256)
+    bf.add_argument("--batch-size", type=int, default=32)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ws = Workspace.at(args.workspace).ensure()
+    progress = TqdmProgress(disable=args.quiet)
+    try:
+        return _COMMANDS[args.command](ws, args, progress) or 0
+    except (ValueError, FileNotFoundError) as e:  # user-caused problems: one clear line, no stack trace
+        progress.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        progress.close()
+
+
+def _demo(ws, args, progress):
+    from ctl_core.pipeline import DemoConfig, build_demo
+    status = build_demo(ws, DemoConfig(size=args.size, seed=args.seed, methods=tuple(args.methods), force=args.force,
+                                       evaluate=not args.no_evaluate, export=args.export), progress=progress)
+    print(f"demo workspace ready at {ws.root}" if status.ready else f"demo incomplete: {status}")
+
+
+def _import(ws, args, progress):
+    from ctl_core import importers
+    if args.source == "ctl-tsv":
+        report = importers.import_ctl_tsv(ws, args.tsv, args.images, fitb=args.fitb)
+    elif args.source == "polyvore":
+        report = importers.import_polyvore(ws, args.root, variant=args.variant)
+    else:
+        report = importers.import_folder(ws, args.folder, csv=args.csv)
+    print(report)
+    if args.source != "folder":
+        print("next: python -m ctl_core dataset   (cleanup rules and split), then train / index")
+
+
+def _dataset(ws, args, progress):
+    from ctl_core.dataset import CleanupConfig, build_dataset
+    print(build_dataset(ws, CleanupConfig(seed=args.seed, test_fraction=args.test_fraction), progress=progress))
+
+
+def _train(ws, args, progress):
+    from ctl_core.training import TrainConfig
+    from ctl_core import training
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+                 if v is not None}
+    config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
+    run = training.train(ws, config, backbone_name=args.backbone, progress=progress)
+    print(f"trained {args.method}: {run}")
+
+
+def _evaluate(ws, args, progress):
+    from ctl_core import evaluation
+    from ctl_core.pipeline import _store_offline_metrics
+    table = evaluation.evaluate_all(ws, args.methods, evaluation.EvalConfig(seed=args.seed), progress=progress)
+    print(evaluation.format_table(table))
+    _store_offline_metrics(ws, table)
+    print(f"written: {ws.eval_dir / 'table.csv'}")
+
+
+def _index(ws, args, progress):
+    from ctl_core import catalogue, index
+    catalogue.infer_catalogue(ws, args.model, device=args.device, progress=progress)
+    manifest = index.build_indices(ws, args.model, progress=progress)
+    print(json.dumps({k: v for k, v in manifest.items() if k != "categories"}, indent=2, default=str))
+
+
+def _export(ws, args, progress):
+    from ctl_core.export import export_model
+    print(f"exported: {export_model(ws, args.model)}")
+
+
+def _recommend(ws, args, progress):
+    from ctl_core.recommender import BlendConfig, Recommender
+    rec = Recommender(ws, args.model, device=args.device)
+    blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity)
+    out = rec.recommend(item_id=args.item, image=args.image, k=args.k, max_categories=args.max_categories, blend=blend)
+    d = out.to_dict()
+    if args.json:
+        print(json.dumps(d, default=str))
+        return
+    q = d["query"]
+    print(f"query: {q.get('item_id') or args.image}  category: {q['category']} ({q['confidence']:.0%})  "
+          f"product shot: {q['product_shot_score']:.2f}")
+    if q.get("warning"):
+        print(f"warning: {q['warning']}")
+    print("complementary: " + ", ".join(q["complementary"]))
+    for i, r in enumerate(d["results"], 1):
+        price = f"${r['price']:.2f}" if r.get("price") == r.get("price") and r.get("price") is not None else "-"
+        print(f"{i:>3}. {r['item_id']:<12} {r['category']:<18} dist {r['distance']:.3f}  {price}")
+    print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in d["timings_ms"].items()))
+
+
+def _study(ws, args, progress):
+    from db import studies, session
+    engine = session.make_engine(ws.db_url)
+    session.init_db(engine)
+    if args.study_command == "list":
+        for s in studies.list_studies(engine):
+            print(s)
+        return
+    if args.study_command == "export":
+        from db.stats import export_csv
+        for p in export_csv(engine, studies.resolve_study(engine, args.study), args.out):
+            print(f"written: {p}")
+        return
+    from ctl_core.studyrun import create_study_from_workspace
+    study_id = create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n, k=args.k,
+                                           overlap=args.overlap, n_gold=args.gold, seed=args.seed)
+    print(f"created study {args.name!r} (id {study_id})")
+
+
+def _bench(ws, args, progress):
+    if args.bench_command == "serve":
+        from ctl_core.bench_serve import run_serve_bench
+        res = run_serve_bench(n_items=args.n_items, n_queries=args.n_queries)
+    else:
+        from ctl_core.bench_featurize import run_featurize_bench
+        res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size)
+    print(json.dumps(res, indent=2, default=str))
+
+
+_COMMANDS = {"demo": _demo, "import": _import, "dataset": _dataset, "train": _train, "evaluate": _evaluate,
+             "index": _index, "export": _export, "recommend": _recommend, "study": _study, "bench": _bench}

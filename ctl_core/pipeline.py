@@ -1,0 +1,125 @@
+"""The demo build: every stage from the synthetic universe to the per-category indices, each skipped when its
+output is already there (``force`` rebuilds). The CLI's ``demo`` command and the app's first-start button call it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ctl_core.config import METHODS, Workspace
+from ctl_core.progress import Progress
+
+log = logging.getLogger(__name__)
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    size: int = 3000
+    seed: int = 0
+    methods: tuple[str, ...] = METHODS
+    backbone: str = DEFAULT_BACKBONE
+    force: bool = False
+    evaluate: bool = True
+    export: bool = False
+
+
+@dataclass
+class DemoStatus:
+    """What exists in a workspace, stage by stage (the app's home page shows it)."""
+
+    universe: bool
+    dataset: bool
+    features: bool
+    models: dict[str, bool] = field(default_factory=dict)
+    indices: dict[str, bool] = field(default_factory=dict)
+    evaluation: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.dataset and any(self.indices.values())
+
+
+def demo_status(ws: Workspace, methods: tuple[str, ...] = METHODS, backbone: str = DEFAULT_BACKBONE) -> DemoStatus:
+    return DemoStatus(
+        universe=ws.catalogue_csv.exists(),
+        dataset=ws.items_csv.exists(),
+        features=(ws.features_dir(backbone) / "features.npy").exists(),
+        models={m: (ws.model_dir(m) / "heads.pt").exists() for m in methods},
+        indices={m: (ws.index_dir(m) / "manifest.json").exists() for m in methods},
+        evaluation=(ws.eval_dir / "table.csv").exists(),
+    )
+
+
+def build_demo(ws: Workspace, config: DemoConfig = DemoConfig(), progress: Progress | None = None,
+               say: Callable[[str], None] = print) -> DemoStatus:
+    """Build (or complete) the demo workspace. Returns the final status."""
+    from ctl_core import catalogue, dataset, index, training, universe
+
+    ws.ensure()
+    status = demo_status(ws, config.methods, config.backbone)
+    if config.force or not status.universe:
+        say(f"[1/6] demo universe: {config.size} outfits (seed {config.seed})")
+        counts = universe.generate_universe(ws, universe.UniverseConfig(size=config.size, seed=config.seed),
+                                            progress=progress)
+        say("      " + ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict)))
+    else:
+        say("[1/6] demo universe: already there")
+    if config.force or not status.dataset or not status.universe:
+        say("[2/6] dataset cleanup and split")
+        report = dataset.build_dataset(ws, dataset.CleanupConfig(seed=config.seed), progress=progress)
+        say(str(report))
+    else:
+        say("[2/6] dataset: already there")
+    say("[3/6] backbone features (cached; only new images are computed)")
+    featurize_items(ws, config.backbone, progress)
+    for m in config.methods:
+        if config.force or not (ws.model_dir(m) / "heads.pt").exists():
+            say(f"[4/6] training {m}")
+            training.train(ws, training.TrainConfig(method=m, seed=config.seed), backbone_name=config.backbone,
+                           progress=progress)
+        else:
+            say(f"[4/6] model {m}: already trained")
+    if config.evaluate and (config.force or not (ws.eval_dir / "table.csv").exists()):
+        from ctl_core import evaluation
+        say("[5/6] offline evaluation (Table 4)")
+        table = evaluation.evaluate_all(ws, list(config.methods), progress=progress)
+        say(evaluation.format_table(table))
+        _store_offline_metrics(ws, table)
+    for m in config.methods:
+        if config.force or not (ws.index_dir(m) / "manifest.json").exists():
+            say(f"[6/6] catalogue inference and per-category indices for {m}")
+            catalogue.infer_catalogue(ws, m, progress=progress)
+            index.build_indices(ws, m, progress=progress)
+        else:
+            say(f"[6/6] indices {m}: already built")
+        if config.export and not (ws.model_dir(m) / "model.ts").exists():
+            from ctl_core.export import export_model
+            export_model(ws, m)
+    return demo_status(ws, config.methods, config.backbone)
+
+
+def featurize_items(ws: Workspace, backbone_name: str = DEFAULT_BACKBONE, progress: Progress | None = None):
+    """Backbone features for every dataset item and catalogue product (one shared cache)."""
+    from ctl_core.backbone import create_backbone
+    from ctl_core.features import cached_features, item_sources
+    from ctl_core.schema import read_catalogue, read_items
+
+    backbone = create_backbone(backbone_name, pretrained=True)
+    sources = item_sources(read_items(ws.items_csv))
+    if ws.catalogue_csv.exists():
+        sources += [(p, None) for p in read_catalogue(ws.catalogue_csv)["image_path"]]
+    return cached_features(ws, backbone, sources, progress=progress)
+
+
+def _store_offline_metrics(ws: Workspace, table) -> None:
+    """Offline metrics go to the database too, so the app can chart them beside human precision."""
+    try:
+        from db.session import init_db, make_engine
+        from db.stats import save_offline_metrics
+    except ImportError as e:  # the db package is optional for the offline pipeline
+        log.warning("offline metrics not stored in the database: %s", e)
+        return
+    engine = make_engine(ws.db_url)
+    init_db(engine)
+    save_offline_metrics(engine, table)
