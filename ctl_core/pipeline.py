@@ -22,6 +22,7 @@ class DemoConfig:
     force: bool = False
     evaluate: bool = True
     export: bool = False
+    epochs: int | None = None  # None: each method's default; tests use 1-2
 
 
 @dataclass
@@ -76,8 +77,9 @@ def build_demo(ws: Workspace, config: DemoConfig = DemoConfig(), progress: Progr
     for m in config.methods:
         if config.force or not (ws.model_dir(m) / "heads.pt").exists():
             say(f"[4/6] training {m}")
-            training.train(ws, training.TrainConfig(method=m, seed=config.seed), backbone_name=config.backbone,
-                           progress=progress)
+            extra = {"epochs": config.epochs} if config.epochs is not None else {}
+            training.train(ws, training.TrainConfig(method=m, seed=config.seed, **extra),
+                           backbone_name=config.backbone, progress=progress)
         else:
             say(f"[4/6] model {m}: already trained")
     if config.evaluate and (config.force or not (ws.eval_dir / "table.csv").exists()):

@@ -1,0 +1,114 @@
+"""Cached loaders and small UI helpers shared by the pages. Heavy objects load once per process."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ctl_core.config import METHODS, Workspace
+from ctl_core.pipeline import DemoStatus, demo_status
+
+METHOD_LABELS = {
+    "classification": "Classification (proxy loss)",
+    "siamese-16to1": "Siamese 16:1",
+    "siamese-1to1": "Siamese 1:1",
+    "triplet-random": "Triplet, random negatives",
+    "triplet-category": "Triplet, category negatives",
+}
+
+
+def workspace() -> Workspace:
+    """The workspace setting ($CTL_WORKSPACE or ./workspace)."""
+    return Workspace.at()
+
+
+def status(ws: Workspace) -> DemoStatus:
+    return demo_status(ws)
+
+
+def served_methods(ws: Workspace) -> list[str]:
+    """Methods with a trained model and built indices, in the canonical order."""
+    return [m for m in METHODS if (ws.index_dir(m) / "manifest.json").exists()]
+
+
+def method_label(m: str) -> str:
+    return METHOD_LABELS.get(m, m)
+
+
+@st.cache_resource(show_spinner="Loading the model and its indices…")
+def get_recommender(root: str, method: str, stamp: float):
+    """One Recommender per (workspace, method); ``stamp`` (manifest mtime) reloads it after a rebuild."""
+    from ctl_core.recommender import Recommender
+    return Recommender(Workspace.at(root), method)
+
+
+def recommender(ws: Workspace, method: str):
+    manifest = ws.index_dir(method) / "manifest.json"
+    return get_recommender(str(ws.root), method, manifest.stat().st_mtime)
+
+
+@st.cache_resource
+def get_engine(url: str):
+    from db.session import init_db, make_engine
+    engine = make_engine(url)
+    init_db(engine)
+    return engine
+
+
+def engine(ws: Workspace):
+    return get_engine(ws.db_url)
+
+
+@st.cache_data(show_spinner=False)
+def load_catalogue(path: str, mtime: float) -> pd.DataFrame:
+    from ctl_core.schema import read_catalogue
+    return read_catalogue(Path(path))
+
+
+def catalogue(ws: Workspace) -> pd.DataFrame:
+    return load_catalogue(str(ws.catalogue_csv), ws.catalogue_csv.stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False)
+def load_predictions(path: str, mtime: float) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"product_id": str})
+
+
+def predictions(ws: Workspace, method: str) -> pd.DataFrame | None:
+    p = ws.catalogue_dir(method) / "predictions.csv"
+    return load_predictions(str(p), p.stat().st_mtime) if p.exists() else None
+
+
+def device_label() -> str:
+    from ctl_core.model import pick_device
+    d = pick_device("auto")
+    if d.type == "cuda":
+        import torch
+        return f"GPU ({torch.cuda.get_device_name(d)})"
+    return "CPU (no GPU found)"
+
+
+def image_path(ws: Workspace, rel: str) -> str:
+    return str(ws.abs(rel))
+
+
+def price_text(price) -> str:
+    try:
+        p = float(price)
+    except (TypeError, ValueError):
+        return "no price"
+    return "no price" if p != p else f"${p:,.2f}"
+
+
+def require_demo(ws: Workspace) -> DemoStatus:
+    """Stop the page with instructions when there is nothing to serve yet."""
+    s = status(ws)
+    if not s.ready:
+        st.warning("Nothing to serve yet: the demo data, models or indices are missing. Open **Home** to build "
+                   "them (a few minutes), or run `make run` / `python -m ctl_core demo` in a terminal.",
+                   icon=":material/construction:")
+        from app.nav import page
+        st.page_link(page("home"), label="Go to Home")
+        st.stop()
+    return s

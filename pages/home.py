@@ -1,0 +1,61 @@
+"""Home: what this is, the state of the workspace, and a one-click demo build on a fresh machine."""
+import streamlit as st
+
+from app import loaders
+from app.nav import page
+from ctl_core.config import METHODS
+
+ws = loaders.workspace()
+st.title("Complete The Look")
+st.markdown(
+    "Give it one fashion product and it finds products from **other categories that complete the outfit** — "
+    "an open implementation of Pinterest's *Bootstrapping Complete The Look* (KDD 2020). "
+    "Stylists can also judge the recommendations here, so that models are compared by human precision.")
+
+s = loaders.status(ws)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Demo data", "ready" if s.dataset else "missing")
+c2.metric("Models trained", f"{sum(s.models.values())} / {len(METHODS)}")
+c3.metric("Indices built", f"{sum(s.indices.values())} / {len(METHODS)}")
+c4.metric("Serving on", loaders.device_label())
+st.caption(f"Workspace: `{ws.root}` (set `CTL_WORKSPACE` to move it)")
+
+if not s.ready:
+    st.info("This workspace has nothing to serve yet. Build the demo fashion universe, its dataset, the five "
+            "models and their indices here (about 5 minutes on a 2-core CPU), or run `make run` in a terminal.",
+            icon=":material/construction:")
+    if st.button("Build the demo now", type="primary", key="build_demo"):
+        from ctl_core.pipeline import DemoConfig, build_demo
+        bar = st.progress(0.0, text="starting…")
+        log = st.empty()
+        lines: list[str] = []
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.progress(min(1.0, done / max(total, 1)), text=f"{stage}: {done}/{total}")
+
+        def say(msg: str) -> None:
+            lines.append(msg)
+            log.code("\n".join(lines[-12:]))
+
+        with st.spinner("Building the demo…"):
+            build_demo(ws, DemoConfig(), progress=progress, say=say)
+        st.success("Demo built.")
+        st.rerun()
+    st.stop()
+
+st.subheader("Where to go")
+a, b, c = st.columns(3)
+with a:
+    st.page_link(page("ctl"), label="**Complete the Look** — recommendations for a product or an upload")
+with b:
+    st.page_link(page("models"), label="**Models** — offline metrics (Table 4) and training curves")
+with c:
+    st.page_link(page("label"), label="**Label pairs** — judge (query, candidate) pairs as a stylist")
+st.page_link(page("studies"), label="**Studies** — create a human-evaluation study")
+st.page_link(page("results"), label="**Results** — human precision per model, failure modes, agreement")
+
+with st.expander("Workspace status, stage by stage"):
+    st.table({"stage": ["universe", "dataset", "features", "evaluation"] + [f"model {m}" for m in METHODS]
+              + [f"indices {m}" for m in METHODS],
+              "ready": [s.universe, s.dataset, s.features, s.evaluation] + [s.models[m] for m in METHODS]
+              + [s.indices[m] for m in METHODS]})

@@ -1,0 +1,62 @@
+"""Models: the offline evaluation (the paper's Table 4 on our data) and each run's config and training curves."""
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import loaders
+from ctl_core.config import METHODS
+
+ws = loaders.workspace()
+st.title("Models")
+
+table_csv = ws.eval_dir / "table.csv"
+if not table_csv.exists():
+    st.warning("No offline evaluation yet. Run `python -m ctl_core evaluate` (the demo build runs it too).",
+               icon=":material/construction:")
+else:
+    table = pd.read_csv(table_csv)
+    st.subheader("Offline evaluation (Table 4)")
+    st.caption("Recall@K: each item of a 5-item test outfit queries a corpus of 200 = its 4 outfit-mates + random "
+               "negatives; `_cat` columns restrict the corpus to one category at a time (mean over categories). "
+               "FITB: pick the missing item among 4 candidates of its category. `random` and `visual` "
+               "(the backbone's own features, no style training) are baselines.")
+    st.dataframe(table, hide_index=True, key="eval_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
+                                if c != "method"})
+    metrics = [c for c in ("R@1", "R@5", "R@10", "FITB") if c in table.columns]
+    long = table.melt(id_vars="method", value_vars=metrics, var_name="metric", value_name="value")
+    chart = alt.Chart(long).mark_bar().encode(
+        x=alt.X("method:N", sort=list(table["method"]), title=None, axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("method:N", legend=None),
+        column=alt.Column("metric:N", sort=metrics, title=None),
+        tooltip=["method", "metric", alt.Tooltip("value:Q", format=".3f")],
+    ).properties(width=150, height=220)
+    st.altair_chart(chart)
+
+st.subheader("Training runs")
+trained = [m for m in METHODS if (ws.model_dir(m) / "config.json").exists()]
+if not trained:
+    st.info("No trained model yet: `python -m ctl_core train --method triplet-category`.")
+    st.stop()
+m = st.selectbox("Run", trained, format_func=loaders.method_label, key="run")
+run_dir = ws.model_dir(m)
+c1, c2 = st.columns([1, 2])
+with c1:
+    st.markdown("**Resolved config**")
+    st.json(json.loads((run_dir / "config.json").read_text()), expanded=False)
+    if (run_dir / "metrics.json").exists():
+        st.markdown("**Metrics**")
+        st.json(json.loads((run_dir / "metrics.json").read_text()), expanded=True)
+with c2:
+    curves_csv = run_dir / "curves.csv"
+    if curves_csv.exists():
+        curves = pd.read_csv(curves_csv)
+        x = "epoch" if "epoch" in curves.columns else curves.columns[0]
+        ys = [c for c in curves.columns if c != x]
+        long = curves.melt(id_vars=x, value_vars=ys, var_name="series", value_name="value")
+        st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
+            x=f"{x}:Q", y="value:Q", color="series:N", tooltip=[x, "series", "value"]).properties(height=320),
+            width="stretch")
