@@ -1,0 +1,177 @@
+"""Human-evaluation schema (paper sec. 6.1.3, 6.5): studies, pairs, assignments, judgments, failure modes.
+
+Integrity lives in the schema, not only in code: one judgment per (pair, annotator) (a repeated submit is an
+upsert), one pair per (study, query, candidate), one assignment per (pair, annotator), foreign keys everywhere,
+length checks on names and comments. Portable SQL only (SQLite and PostgreSQL).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Table, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+MAX_NAME_LEN = 80
+MAX_COMMENT_LEN = 2000
+
+# The editable failure-mode list starts with these (code, label, description).
+DEFAULT_FAILURE_MODES: tuple[tuple[str, str, str], ...] = (
+    ("colour_clash", "Colour clash", "The colours fight each other (e.g. orange trainers with a fuchsia dress)."),
+    ("print_clash", "Print/pattern clash", "Two busy prints compete (e.g. leopard-print bag with a plaid skirt)."),
+    ("season_mismatch", "Season mismatch", "Made for different seasons (e.g. wool coat with a swimsuit)."),
+    ("formality_mismatch", "Formality/occasion mismatch",
+     "Different occasions (e.g. sequinned evening gown with running shoes)."),
+    ("style_mismatch", "Style mismatch", "Different aesthetics (e.g. punk studded boots with a preppy cardigan)."),
+    ("wrong_category", "Wrong category",
+     "The candidate cannot complete the look (same slot as the query, e.g. a skirt for a pair of trousers)."),
+    ("too_similar", "Too similar to the query", "A near-duplicate of the query rather than a complement."),
+    ("price_mismatch", "Price mismatch", "Wildly different price tiers (e.g. a couture bag with a budget tee)."),
+    ("bad_image", "Bad or non-product image",
+     "The image is broken, a scene or a model shot, or shows several products; the pair cannot be judged."),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+judgment_failure_modes = Table(
+    "judgment_failure_modes", Base.metadata,
+    Column("judgment_id", ForeignKey("judgments.id", ondelete="CASCADE"), primary_key=True),
+    Column("failure_mode_id", ForeignKey("failure_modes.id"), primary_key=True),
+)
+
+
+class Annotator(Base):
+    __tablename__ = "annotators"
+    __table_args__ = (CheckConstraint(f"length(name) BETWEEN 1 AND {MAX_NAME_LEN}", name="ck_annotator_name_len"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LEN), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Study(Base):
+    __tablename__ = "studies"
+    __table_args__ = (CheckConstraint("k >= 1", name="ck_study_k"),
+                      CheckConstraint("overlap >= 1", name="ck_study_overlap"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    k: Mapped[int] = mapped_column(Integer)
+    overlap: Mapped[int] = mapped_column(Integer, default=2)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+
+    queries: Mapped[list["StudyQuery"]] = relationship(back_populates="study", order_by="StudyQuery.position")
+
+
+class StudyQuery(Base):
+    __tablename__ = "study_queries"
+    __table_args__ = (UniqueConstraint("study_id", "product_id", name="uq_study_query"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+
+    study: Mapped[Study] = relationship(back_populates="queries")
+
+
+class Pair(Base):
+    """One (query, candidate) pair of a study; pair ids follow the seeded shuffle, so they reveal no model."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (UniqueConstraint("study_id", "query_product_id", "candidate_product_id", name="uq_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    query_product_id: Mapped[str] = mapped_column(String(200))
+    candidate_product_id: Mapped[str] = mapped_column(String(200))
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    gold_label: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    sources: Mapped[list["PairSource"]] = relationship(back_populates="pair")
+
+
+class PairSource(Base):
+    """Which model produced a pair and at which rank; several models can share one pair."""
+
+    __tablename__ = "pair_sources"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+
+    pair: Mapped[Pair] = relationship(back_populates="sources")
+
+
+class Assignment(Base):
+    """A pair handed to an annotator; ``position`` is the pair's place in that annotator's own seeded order."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("pair_id", "annotator_id", name="uq_assignment"),
+                      Index("ix_assignment_annotator", "annotator_id", "position"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FailureMode(Base):
+    __tablename__ = "failure_modes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Judgment(Base):
+    """One annotator's verdict on one pair. ``compatible`` NULL means skipped."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (UniqueConstraint("pair_id", "annotator_id", name="uq_judgment"),
+                      CheckConstraint(f"length(comment) <= {MAX_COMMENT_LEN}", name="ck_judgment_comment_len"),
+                      CheckConstraint("seconds_taken IS NULL OR seconds_taken >= 0", name="ck_judgment_seconds"),
+                      Index("ix_judgment_annotator", "annotator_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
+    compatible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    comment: Mapped[str] = mapped_column(String(MAX_COMMENT_LEN), default="")
+    seconds_taken: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    failure_modes: Mapped[list[FailureMode]] = relationship(secondary=judgment_failure_modes)
+
+
+class OfflineMetric(Base):
+    """One cell of the Table-4 comparison (method, metric) -> value."""
+
+    __tablename__ = "offline_metrics"
+    __table_args__ = (UniqueConstraint("method", "metric", name="uq_offline_metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def row_dict(obj: Any) -> dict[str, Any]:
+    """Column values of a mapped object as a plain dict."""
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
