@@ -180,16 +180,17 @@ def dominant_colour(img: Image.Image, white_level: int = 235) -> Lab:
     mean of the most populated bin is the dominant colour, so outlines and small prints do not shift it.
     """
     small = img.convert("RGB")
-    small.thumbnail((64, 64))
+    small.thumbnail((48, 48))
     px = np.asarray(small, dtype=np.uint8).reshape(-1, 3)
     fg = px[px.min(axis=1) < white_level]
     if len(fg) < max(4, 0.02 * len(px)):
         fg = px
     lab = _srgb_to_lab(fg)
-    bins = np.stack([np.floor(lab[:, 0] / 10), np.floor(lab[:, 1] / 16), np.floor(lab[:, 2] / 16)], axis=1)
-    keys, inverse, counts = np.unique(bins, axis=0, return_inverse=True, return_counts=True)
-    best = int(np.argmax(counts))
-    mean = lab[inverse.reshape(-1) == best].mean(axis=0)
+    lb = np.clip(np.floor(lab[:, 0] / 10), 0, 10).astype(np.int64)
+    ab = np.clip(np.floor(lab[:, 1:] / 16) + 9, 0, 17).astype(np.int64)
+    code = (lb * 18 + ab[:, 0]) * 18 + ab[:, 1]
+    best = int(np.argmax(np.bincount(code)))
+    mean = lab[code == best].mean(axis=0)
     return (float(mean[0]), float(mean[1]), float(mean[2]))
 
 
