@@ -146,8 +146,11 @@ def study_pairs(engine: Engine, study_id: int) -> pd.DataFrame:
                                 Pair.gold_label, PairSource.model, PairSource.rank)
                          .outerjoin(PairSource, PairSource.pair_id == Pair.id)
                          .where(Pair.study_id == study_id).order_by(Pair.id, PairSource.model)).all()
-    return pd.DataFrame(rows, columns=["pair_id", "query_product_id", "candidate_product_id", "is_gold",
-                                       "gold_label", "model", "rank"])
+    df = pd.DataFrame(rows, columns=["pair_id", "query_product_id", "candidate_product_id", "is_gold",
+                                     "gold_label", "model", "rank"])
+    df["rank"] = df["rank"].astype("Int64")
+    df["is_gold"] = df["is_gold"].astype(bool)
+    return df
 
 
 def _truthy(v: object) -> bool | None:
