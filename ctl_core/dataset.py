@@ -31,7 +31,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,9 @@ from PIL import Image
 from ctl_core.categories import CATEGORY_INDEX
 from ctl_core.config import Workspace
 from ctl_core.images import ImageError, crop_box, load_image
+from ctl_core.progress import Progress
 from ctl_core.schema import ITEM_COLUMNS, read_catalogue, read_items, read_raw_boxes, write_table
 
-Progress = Callable[[str, int, int], None]
 Box = tuple[float, float, float, float]
 Lab = tuple[float, float, float]
 

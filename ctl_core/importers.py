@@ -25,16 +25,16 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ctl_core.categories import CATEGORIES
 from ctl_core.config import Workspace
 from ctl_core.images import ImageError, load_image
-from ctl_core.schema import (CATALOGUE_COLUMNS, RAW_BOX_COLUMNS, read_catalogue, read_raw_boxes, write_table)
+from ctl_core.progress import Progress
+from ctl_core.schema import CATALOGUE_COLUMNS, RAW_BOX_COLUMNS, read_catalogue, read_raw_boxes, write_table
 
-Progress = Callable[[str, int, int], None]
 
 SOURCE_CTL, SOURCE_POLYVORE, SOURCE_FOLDER = "ctl-tsv", "polyvore", "folder"
 OUTFIT_PREFIX = {SOURCE_CTL: "ctl-", SOURCE_POLYVORE: "pv-"}

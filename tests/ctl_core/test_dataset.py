@@ -233,3 +233,16 @@ def test_fitb_questions_filtered_to_surviving_items(tmp_path):
         {"question": ["a-0", "a-1"], "answers": ["a-2", "a-0", "a-1", "a-2"], "correct": 0, "source": "t"},
         {"question": ["a-0", "a-1"], "answers": ["a-2", "b-0", "a-1", "a-2"], "correct": 0, "source": "t"}]))
     assert len(fitb_questions(ws)) == 1
+
+
+def test_everything_dropped_still_writes_an_empty_table(tmp_path):
+    ws = make_ws(tmp_path, {"a": good(2), "b": good(1)})
+    rep = build_dataset(ws, CleanupConfig())
+    assert rep.outfits_out == 0 and rep.rule("item_count").outfits_removed == 2
+    items = read_items(ws.items_csv)
+    assert len(items) == 0 and list(items.columns)[:2] == ["item_id", "outfit_id"]
+
+
+def test_missing_raw_boxes_says_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        build_dataset(Workspace.at(tmp_path / "ws"))
