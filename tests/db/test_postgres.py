@@ -57,7 +57,6 @@ def test_full_flow_on_postgres(pg):
 
 def test_concurrent_upserts_on_postgres(pg):
     sid = create_study(pg, "pg", ["q1", "q2"], ["a"], fake_recommend, k=3)
-    pairs = [p for p in range(1, 100)]
     with read_session(pg) as s:
         from db.schema import Pair
         pairs = list(s.scalars(select(Pair.id).where(Pair.study_id == sid)))
