@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="bring a real source into the workspace (prints the bad-input report)")
     isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
     t = isub.add_parser("ctl-tsv", help="the released CTL dataset: raw_*.tsv + a folder of collage images")
-    t.add_argument("tsv", type=Path)
+    t.add_argument("tsv", type=Path, nargs="+", help="raw_train.tsv and/or raw_test.tsv (import both in one call: "
+                   "each import replaces the rows of its own source)")
     t.add_argument("--images", type=Path, required=True, help="folder of collage images named by signature")
     t.add_argument("--fitb", type=Path, default=None, help="the release's fitb_eval.json")
     pv = isub.add_parser("polyvore", help="a Polyvore Outfits folder (Vasileva et al. 2018)")
@@ -130,7 +131,8 @@ def _demo(ws, args, progress):
 def _import(ws, args, progress):
     from ctl_core import importers
     if args.source == "ctl-tsv":
-        report = importers.import_ctl_tsv(ws, args.tsv, args.images, fitb=args.fitb)
+        report = importers.import_ctl_tsv(ws, args.tsv if len(args.tsv) > 1 else args.tsv[0], args.images,
+                                         fitb=args.fitb, progress=progress)
     elif args.source == "polyvore":
         report = importers.import_polyvore(ws, args.root, variant=args.variant)
     else:

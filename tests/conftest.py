@@ -1,0 +1,34 @@
+"""Shared fixtures: one tiny demo workspace (tiny universe, tiny random backbone, two epochs) built once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TINY_SIZE = 60
+
+
+@pytest.fixture(scope="session")
+def demo_ws(tmp_path_factory) -> "Workspace":
+    """A complete tiny workspace: universe → dataset → features → 5 models → evaluation → indices.
+
+    Read-only for tests: copy it (``demo_ws_copy``) before changing anything.
+    """
+    from ctl_core.config import Workspace
+    from ctl_core.pipeline import DemoConfig, build_demo
+
+    ws = Workspace.at(tmp_path_factory.mktemp("demo_ws"))
+    build_demo(ws, DemoConfig(size=TINY_SIZE, seed=0, backbone="tiny-cnn", epochs=2), say=lambda m: None)
+    return ws
+
+
+@pytest.fixture
+def demo_ws_copy(demo_ws, tmp_path) -> "Workspace":
+    from ctl_core.config import Workspace
+    dst = tmp_path / "ws"
+    shutil.copytree(demo_ws.root, dst)
+    return Workspace.at(dst)
