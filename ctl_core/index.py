@@ -43,7 +43,7 @@ class IndexConfig:
 
     hnsw_threshold: int = 20_000
     hnsw_m: int = 32
-    ef_construction: int = 80
+    ef_construction: int = 40
     ef_search: int = 64
     product_shot_threshold: float = PRODUCT_SHOT_THRESHOLD
     use_gpu: bool | None = None  # None: when faiss has GPUs

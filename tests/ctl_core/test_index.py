@@ -135,3 +135,19 @@ def test_rebuild_removes_stale_category_files(tmp_path):
     CategoryIndices.build({"Shoes": v}, {"Shoes": np.arange(4)}).save(tmp_path)
     assert not (tmp_path / "ties.faiss").exists() and not (tmp_path / "ties.ids.json").exists()
     assert CategoryIndices.load_dir(tmp_path).categories == ["Shoes"]
+
+
+def test_serving_benchmark_quick_run():
+    from ctl_core.bench_serve import category_sizes, run_serve_bench, synthetic_corpus
+
+    assert sum(category_sizes(1_000_003).values()) == 1_000_003
+    X, labels, slices = synthetic_corpus(2000, dim=32)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert (labels[slices["Shoes"]] == CATEGORIES.index("Shoes")).all() and slices["Shoes"].stop - \
+        slices["Shoes"].start == 320
+    res = run_serve_bench(n_items=4000, n_queries=30, k=10, hnsw_threshold=400, baseline_queries=10, upload=False)
+    assert res["build"]["index_types"]["HNSW32"] >= 3 and res["build"]["index_bytes"] > 4000 * 128 * 4
+    assert res["latency_ms"]["n"] == 30 and 0 < res["latency_ms"]["p50"] <= res["latency_ms"]["p99"]
+    assert res["recall_at_k"]["hnsw"] >= 0.95 and res["recall_at_k"]["all"] >= 0.95
+    assert res["baseline_ms"]["n"] == 10 and res["upload"] == {"skipped": "upload=False"}
+    json.dumps(res)
