@@ -9,6 +9,8 @@ import streamlit as st
 from ctl_core.config import METHODS, Workspace
 from ctl_core.pipeline import DemoStatus, demo_status
 
+PROJECT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
 METHOD_LABELS = {
     "classification": "Classification (proxy loss)",
     "siamese-16to1": "Siamese 16:1",
@@ -112,3 +114,24 @@ def require_demo(ws: Workspace) -> DemoStatus:
         st.page_link(page("home"), label="Go to Home")
         st.stop()
     return s
+
+
+def study_picker(eng, key: str = "study"):
+    """A study selector (newest first); stops the page with a pointer to Studies when there is none."""
+    from db.studies import list_studies
+    studies = list_studies(eng)
+    if not studies:
+        from app.nav import page
+        st.info("No study yet. Create one on the Studies page (or `python -m ctl_core study create --name NAME`).")
+        st.page_link(page("studies"), label="Go to Studies")
+        st.stop()
+    by_id = {s.study_id: s for s in studies}
+    sid = st.selectbox("Study", list(by_id), key=key,
+                       format_func=lambda i: f"{by_id[i].name} ({by_id[i].num_pairs} pairs, {by_id[i].status})")
+    return by_id[sid]
+
+
+def product_lookup(ws: Workspace) -> dict[str, dict]:
+    """product_id -> catalogue row as a dict (image_path, category, title, price)."""
+    df = catalogue(ws)
+    return {r["product_id"]: r for r in df.to_dict("records")}

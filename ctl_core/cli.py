@@ -200,7 +200,7 @@ def _recommend(ws, args, progress):
 
 
 def _study(ws, args, progress):
-    from db import studies, session
+    from db import runner, session, studies
     engine = session.make_engine(ws.db_url)
     session.init_db(engine)
     if args.study_command == "list":
@@ -209,12 +209,12 @@ def _study(ws, args, progress):
         return
     if args.study_command == "export":
         from db.stats import export_csv
-        for p in export_csv(engine, studies.resolve_study(engine, args.study), args.out):
+        for p in export_csv(engine, runner.resolve_study(engine, args.study), args.out):
             print(f"written: {p}")
         return
-    from ctl_core.studyrun import create_study_from_workspace
-    study_id = create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n, k=args.k,
-                                           overlap=args.overlap, n_gold=args.gold, seed=args.seed)
+    study_id = runner.create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n, k=args.k,
+                                                  overlap=args.overlap, n_gold=args.gold, seed=args.seed,
+                                                  progress=progress)
     print(f"created study {args.name!r} (id {study_id})")
 
 

@@ -1,0 +1,61 @@
+"""Studies: create a human-evaluation study (sample products, run each model end to end) and manage studies."""
+import pandas as pd
+import streamlit as st
+
+from app import loaders
+from db import runner, studies
+
+ws = loaders.workspace()
+st.title("Studies")
+st.markdown("A study samples query products of product-shot quality, runs each chosen model end to end (the "
+            "real recommender), pools the (query, candidate) pairs, removes duplicates that several models returned, "
+            "shuffles them and hides which model produced each. Each pair goes to several annotators so agreement "
+            "can be measured; gold pairs with known answers check each annotator's reliability.")
+eng = loaders.engine(ws)
+
+existing = studies.list_studies(eng)
+if existing:
+    st.subheader("Existing studies")
+    st.dataframe(pd.DataFrame([{
+        "id": s.study_id, "name": s.name, "status": s.status, "models": ", ".join(s.models), "queries": s.num_queries,
+        "pairs": s.num_pairs, "gold pairs": s.num_gold, "judgments": s.num_judgments, "top K": s.k,
+        "annotators per pair": s.overlap, "created": s.created_at} for s in existing]), hide_index=True,
+        key="studies_table")
+    c1, c2 = st.columns([2, 1])
+    by_id = {s.study_id: s for s in existing}
+    sid = c1.selectbox("Open or close a study", list(by_id), format_func=lambda i: by_id[i].name, key="status_study")
+    new_status = "closed" if by_id[sid].status == "open" else "open"
+    if c2.button(f"Mark as {new_status}", key="toggle_status"):
+        studies.set_study_status(eng, sid, new_status)
+        st.rerun()
+
+st.subheader("Create a study")
+methods = loaders.served_methods(ws)
+if not methods:
+    st.warning("No model has indices yet: build the demo on the Home page first.")
+    st.stop()
+with st.form("create_study"):
+    name = st.text_input("Name", value=f"study {len(existing) + 1}", key="new_name")
+    models = st.multiselect("Models", methods, default=methods, format_func=loaders.method_label, key="new_models")
+    c1, c2, c3, c4 = st.columns(4)
+    n = c1.number_input("Query products", 1, 1000, 120, key="new_n", help="The paper used 120.")
+    k = c2.number_input("Top K per model", 1, 20, 5, key="new_k")
+    overlap = c3.number_input("Annotators per pair", 1, 5, 2, key="new_overlap")
+    n_gold = c4.number_input("Gold pairs", 0, 100, 10, key="new_gold")
+    seed = st.number_input("Seed", 0, 10_000, 0, key="new_seed")
+    submitted = st.form_submit_button("Create study", type="primary")
+if submitted:
+    if not models:
+        st.error("Choose at least one model.")
+        st.stop()
+    bar = st.progress(0.0, text="running the models…")
+    try:
+        sid = runner.create_study_from_workspace(
+            ws, eng, name=name, models=models, n=int(n), k=int(k), overlap=int(overlap), n_gold=int(n_gold),
+            seed=int(seed), progress=lambda stage, d, t: bar.progress(d / max(t, 1), text=f"{stage} {d}/{t}"))
+    except ValueError as e:
+        st.error(str(e))
+        st.stop()
+    info = studies.get_study(eng, sid)
+    st.success(f"Created study {info.name!r}: {info.num_queries} queries, {info.num_pairs} pairs "
+               f"({info.num_gold} gold). Annotators can start on the Label pairs page.")
