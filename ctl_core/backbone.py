@@ -93,10 +93,10 @@ def to_uint8_array(img: Image.Image, preprocess: Preprocess) -> np.ndarray:
 
 
 def normalize_batch(batch: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    """(B, S, S, 3) uint8 → (B, 3, S, S) float32 normalised, in channels_last memory format (no copy of layout)."""
+    """(B, S, S, 3) uint8 → (B, 3, S, S) float32 normalised, in channels_last memory format, on ``batch``'s device."""
     x = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(preprocess.mean, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(preprocess.std, dtype=x.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(preprocess.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocess.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return x.sub_(mean).div_(std)
 
 

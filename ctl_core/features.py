@@ -266,12 +266,20 @@ def default_num_workers(device: torch.device) -> int:
     return min(8, n) if device.type != "cpu" else max(1, min(4, n // 2))
 
 
-def _maybe_compile(bb: Backbone) -> Backbone:
+def _maybe_compile(bb: Backbone, batch_size: int, device: torch.device) -> bool:
+    """Compile ``bb.body`` in place and warm it up on one full batch; on any failure keep it eager (False)."""
+    eager = bb.body
+    s = bb.preprocess.input_size
     try:
-        bb.body = torch.compile(bb.body)
+        bb.body = torch.compile(eager)
+        with torch.inference_mode():
+            x = torch.zeros(batch_size, 3, s, s, device=device).contiguous(memory_format=torch.channels_last)
+            bb.forward_features(x)
+        return True
     except Exception as e:  # no compiler toolchain, unsupported platform
-        warnings.warn(f"torch.compile unavailable ({e}); running eagerly")
-    return bb
+        warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+        bb.body = eager
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------- public
@@ -332,8 +340,8 @@ def _compute(ws: Workspace, backbone: Backbone, todo: list[Source], stamps: dict
              batch_size: int, num_workers: int | None, dev: torch.device, progress: Progress | None,
              skip_bad: bool, chunk_size: int, compile: bool) -> dict[str, str]:
     bb = inference_copy(backbone, channels_last=True).to(dev)
-    if compile:
-        bb = _maybe_compile(bb)
+    # a compiled body gets full batches only (the last one padded), so it never recompiles for a new shape
+    pad_to = batch_size if compile and _maybe_compile(bb, batch_size, dev) else 0
     workers = default_num_workers(dev) if num_workers is None else int(num_workers)
     pre = backbone.preprocess
     total = len(todo)
@@ -363,15 +371,18 @@ def _compute(ws: Workspace, backbone: Backbone, todo: list[Source], stamps: dict
                         raise ImageError(bad[0][1])
                     for i, msg in bad:
                         bad_keys[source_key(*batch_jobs[i])] = msg
-                x = normalize_batch(torch.from_numpy(arr), pre).to(dev, non_blocking=True)
-                f = bb.forward_features(x).float().cpu().numpy()
-                good = np.ones(len(arr), dtype=bool)
+                n = len(arr)
+                if pad_to > n:
+                    arr = np.concatenate([arr, np.zeros((pad_to - n, *arr.shape[1:]), arr.dtype)])
+                x = normalize_batch(torch.from_numpy(arr).to(dev), pre)  # uint8 travels, not float
+                f = bb.forward_features(x)[:n].float().cpu().numpy()
+                good = np.ones(n, dtype=bool)
                 good[[i for i, _ in bad]] = False
                 buf_keys.extend(source_key(*j) for j, g in zip(batch_jobs, good) if g)
                 buf_feats.append(f[good])
                 if len(buf_keys) >= chunk_size:
                     flush()
-                done += len(arr)
+                done += n
                 if progress is not None:
                     progress("features", done, total)
     finally:
