@@ -323,7 +323,9 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
     index = cache.index()
     out = np.zeros((len(sources), backbone.num_features), np.float32)
     bad = np.zeros(len(sources), dtype=bool)
-    rows = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+    # a row counts only if it was computed from the file as it is now (a now-broken file must not reuse old rows)
+    rows = np.array([i if (i := index.get(k, -1)) >= 0 and cache.stamps[i] == stamps[k] else -1 for k in keys],
+                    dtype=np.int64)
     bad[:] = rows < 0
     if bad.any() and not skip_bad:  # cannot happen unless a bad image slipped through
         raise ImageError(f"no features for {keys[int(np.argmax(bad))]}")

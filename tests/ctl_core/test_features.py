@@ -152,7 +152,7 @@ def test_other_weights_under_the_same_name_empty_the_cache(ws, tiny):
 def test_bad_images_raise_with_the_file_name_or_are_masked(ws, tiny):
     paths = _paths(ws)
     (ws.root / "img" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    sources = [(paths[0], None), ("img/broken.jpg", None), (paths[1], (500, 500, 20, 20)), (paths[2], None)]
+    sources = [(paths[0], None), ("img/broken.jpg", None), (paths[1], (500, 500, 20, 20)), (paths[3], None)]
     with pytest.raises(ImageError, match="broken.jpg"):
         cached_features(ws, tiny, sources[:2], batch_size=1, num_workers=1)
     with pytest.raises(ImageError, match=r"p.*outside"):
@@ -163,6 +163,11 @@ def test_bad_images_raise_with_the_file_name_or_are_masked(ws, tiny):
     assert not feats[1].any() and not feats[2].any() and feats[3].any()
     keys = pd.read_csv(ws.features_dir("tiny-cnn") / KEYS_FILE)["key"].tolist()
     assert "img/broken.jpg" not in keys  # bad rows are retried next time, never cached
+    # a file that was fine when cached and is broken now is not served from the old row
+    ws.abs(paths[3]).write_bytes(b"")
+    with pytest.warns(UserWarning, match="1 of 2 images.*empty"):
+        feats, bad = cached_features(ws, tiny, [(paths[0], None), (paths[3], None)], skip_bad=True)
+    assert bad.tolist() == [False, True] and not feats[1].any()
 
 
 def test_imagenet_logits_from_cached_features(ws, tiny):
