@@ -123,6 +123,7 @@ class Backbone(nn.Module):
         self.preprocess = preprocess
         self.imagenet_head = imagenet_head
         self.fingerprint = fingerprint or name  # identifies the weights; feature caches check it
+        self.cache_name = name  # folder under ws/features; a fine-tuned copy gets its own (see model.load_model)
         self.fused = False  # batch norm folded (inference_copy)
         self.channels_last = False  # weights in channels_last; inputs are converted to match
 

@@ -1,7 +1,8 @@
 """Cached backbone features for item crops and catalogue images.
 
 ``cached_features(ws, backbone, sources)`` returns one float32 row per ``(image_path, box)`` source, computing only
-what ``ws.features_dir(backbone.name)`` does not hold yet.
+what ``ws.features_dir(backbone.cache_name)`` does not hold yet (``cache_name`` is the backbone's name, except for
+a backbone fine-tuned by an end-to-end run, which gets its own folder).
 
 Cache layout (one folder per backbone name):
   features.npy   (N, D) float32, row i belongs to keys.csv row i
@@ -104,7 +105,7 @@ class _Cache:
     def __init__(self, folder: Path, backbone: Backbone):
         self.folder = folder
         self.parts = folder / PARTS_DIR
-        self.meta = {"backbone": backbone.name, "fingerprint": backbone.fingerprint,
+        self.meta = {"backbone": backbone.cache_name, "fingerprint": backbone.fingerprint,
                      "dim": int(backbone.num_features)}
         self.keys: list[str] = []
         self.stamps: list[str] = []
@@ -300,7 +301,7 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be positive, got {batch_size} and {chunk_size}")
     dev = pick_device(device) if isinstance(device, str) else device
-    cache = _Cache(ws.features_dir(backbone.name), backbone).load()
+    cache = _Cache(ws.features_dir(backbone.cache_name), backbone).load()
     keys = [source_key(p, b) for p, b in sources]
     stamps: dict[str, str] = {}
     todo: list[Source] = []

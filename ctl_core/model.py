@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import uuid
@@ -108,7 +109,6 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
 
 
 def _torch_bytes(obj) -> bytes:
-    import io
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
@@ -161,8 +161,11 @@ def load_model(ws: Workspace, method: str, device: str | torch.device = "auto", 
     dev = pick_device(device)
     backbone = create_backbone(config["backbone"], pretrained=bool(config.get("backbone_pretrained", True)),
                                weights_path=config.get("backbone_weights"), seed=int(config.get("backbone_seed", 0)))
-    if (run / BACKBONE_FILE).is_file():
-        backbone.load_state_dict(torch.load(run / BACKBONE_FILE, map_location="cpu", weights_only=True))
+    if (run / BACKBONE_FILE).is_file():  # an end-to-end run: fine-tuned weights, so its own feature cache
+        data = (run / BACKBONE_FILE).read_bytes()
+        backbone.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+        backbone.fingerprint = f"{backbone.fingerprint}+{method}:{hashlib.sha256(data).hexdigest()[:16]}"
+        backbone.cache_name = f"{backbone.name}--{method}"
     heads = CTLHeads(HeadsConfig(**config["heads"]))
     try:
         heads.load_state_dict(torch.load(run / HEADS_FILE, map_location="cpu", weights_only=True))

@@ -100,6 +100,9 @@ def test_end_to_end_runs_carry_their_backbone(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model.forward_features(x), tuned.forward_features(x))
+    # its features never mix with the pretrained backbone's cache
+    assert model.backbone.cache_name == "tiny-cnn--siamese-1to1"
+    assert model.backbone.fingerprint != create_backbone("tiny-cnn").fingerprint
     _save(ws, "siamese-1to1", "tiny-cnn", heads)  # a heads-only run replaces it: backbone.pt is gone
     assert not (ws.model_dir("siamese-1to1") / "backbone.pt").exists()
     assert model_checksum(ws, "siamese-1to1") != before
