@@ -59,7 +59,9 @@ def trace_model(model: CTLModel, batch: int = 2) -> torch.jit.ScriptModule:
 
 
 def export_model(ws: Workspace, method: str, path: str | os.PathLike | None = None) -> Path:
-    """Export the trained ``method`` to TorchScript (default ``models/<method>/model.ts``), atomically; returns the path."""
+    """Export the trained ``method`` to TorchScript (default ``models/<method>/model.ts``), atomically.
+
+    Returns the path."""
     model = load_model(ws, method, device="cpu", fuse=True)
     traced = trace_model(model)
     out = Path(path) if path is not None else ws.model_dir(method) / EXPORT_FILE

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ctl_core.backbone import Backbone, build_transform, create_backbone, inference_copy
-from ctl_core.categories import CATEGORIES, CATEGORY_INDEX, NUM_CATEGORIES
+from ctl_core.categories import CATEGORY_INDEX, NUM_CATEGORIES
 from ctl_core.config import Workspace
 from ctl_core.heads import CTLHeads, HeadsConfig
 
@@ -316,4 +316,4 @@ def category_probs(model: CTLModel | CTLHeads, feats: torch.Tensor | np.ndarray,
 
 
 __all__ = ["CTLModel", "pick_device", "load_model", "save_run", "read_run_config", "model_checksum",
-           "IMAGENET_PRIOR", "prior_matrix", "category_probs", "DeviceError", "ModelNotFoundError", "CATEGORIES"]
+           "IMAGENET_PRIOR", "prior_matrix", "category_probs", "DeviceError", "ModelNotFoundError"]
