@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ctl_core").setLevel(logging.INFO)
     ws = Workspace.at(args.workspace).ensure()
     progress = TqdmProgress(disable=args.quiet)
     try:

@@ -29,6 +29,10 @@ class CTLHeads(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        # Backbones differ wildly in feature scale (EfficientNet's pooled features vs a random tiny CNN's); a
+        # shared, non-affine batch norm standardises each feature before both heads (running stats are the
+        # cumulative average over every training batch, so they are exact even after a few steps).
+        self.input_norm = nn.BatchNorm1d(c.in_dim, affine=False, momentum=None)  # cumulative average: exact stats
         self.category = nn.Sequential(
             nn.Linear(c.in_dim, c.hidden), nn.ReLU(inplace=True), nn.Linear(c.hidden, c.num_categories))
         self.style = nn.Sequential(
@@ -37,11 +41,12 @@ class CTLHeads(nn.Module):
 
     def classify(self, feats: torch.Tensor) -> torch.Tensor:
         """Category logits, (B, num_categories)."""
-        return self.category(feats)
+        return self.category(self.input_norm(feats))
 
     def embed(self, feats: torch.Tensor) -> torch.Tensor:
         """L2-normalised style embedding, (B, embed_dim)."""
-        return F.normalize(self.style(feats), dim=-1)
+        return F.normalize(self.style(self.input_norm(feats)), dim=-1)
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.classify(feats), self.embed(feats)
+        x = self.input_norm(feats)
+        return self.category(x), F.normalize(self.style(x), dim=-1)

