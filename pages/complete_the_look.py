@@ -38,21 +38,24 @@ source = st.segmented_control("Query product", ["Browse the catalogue", "Search 
 query_item: str | None = st.session_state.get("query_item")
 query_image: bytes | None = None
 if source == "Browse the catalogue":
-    c1, c2 = st.columns([2, 1])
-    present = [c for c in CATEGORIES if c in set(catalogue["category"])]
-    cat = c1.selectbox("Category", present, key="browse_category")
-    shots = catalogue[(catalogue["category"] == cat)]
-    per_page = 12
-    pages_n = max(1, -(-len(shots) // per_page))
-    pg = c2.number_input(f"Page (of {pages_n})", 1, pages_n, 1, key="browse_page")
-    sub = shots.iloc[(pg - 1) * per_page: pg * per_page]
-    cols = st.columns(6)
-    for i, row in enumerate(sub.itertuples()):
-        with cols[i % 6]:
-            st.image(str(ws.abs(row.image_path)), width="stretch")
-            st.caption(f"{row.title}  \n{loaders.price_text(row.price)}")
-            if st.button("Complete this look", key=f"pick_{row.product_id}", width="stretch"):
-                st.session_state["query_item"] = query_item = row.product_id
+    with st.expander("Choose a product from the catalogue", expanded=query_item is None):
+        c1, c2 = st.columns([2, 1])
+        present = [c for c in CATEGORIES if c in set(catalogue["category"])]
+        cat = c1.selectbox("Category", present, key="browse_category")
+        shots = catalogue[(catalogue["category"] == cat)]
+        per_page = 12
+        pages_n = max(1, -(-len(shots) // per_page))
+        pg = c2.number_input(f"Page (of {pages_n})", 1, pages_n, 1, key="browse_page")
+        sub = shots.iloc[(pg - 1) * per_page: pg * per_page]
+        cols = st.columns(6)
+        for i, row in enumerate(sub.itertuples()):
+            with cols[i % 6]:
+                st.image(str(ws.abs(row.image_path)), width="stretch")
+                st.caption(f"{row.title}  \n{loaders.price_text(row.price)}")
+                if st.button("Complete this look", key=f"pick_{row.product_id}", width="stretch",
+                             type="primary" if row.product_id == query_item else "secondary"):
+                    st.session_state["query_item"] = query_item = row.product_id
+                    st.rerun()
 elif source == "Search by id":
     typed = st.text_input("Product id (e.g. p00042)", key="item_id").strip()
     if typed:
