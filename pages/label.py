@@ -103,11 +103,13 @@ st.subheader("Your last judgments")
 recent = store.recent_judgments(eng, study.study_id, name, n=5)
 if not recent:
     st.caption("None yet.")
+titles = {pid: p["title"] for pid, p in loaders.product_lookup(ws).items()}
 for j in recent:
     c1, c2 = st.columns([5, 1])
     verdict_text = {True: "Compatible", False: "Not compatible", None: "Skipped"}[j.compatible]
     modes_text = f" — {', '.join(j.failure_modes)}" if j.failure_modes else ""
-    c1.markdown(f"`{j.query_product_id}` + `{j.candidate_product_id}`: **{verdict_text}**{modes_text}"
+    c1.markdown(f"{titles.get(j.query_product_id, j.query_product_id)} + "
+                f"{titles.get(j.candidate_product_id, j.candidate_product_id)}: **{verdict_text}**{modes_text}"
                 + (f" — “{j.comment}”" if j.comment else ""))
     if c2.button("Edit", key=f"edit_{j.pair_id}"):
         st.session_state["edit_pair"] = j.pair_id

@@ -28,9 +28,10 @@ else:
     metrics = [c for c in ("R@1", "R@5", "R@10", "FITB") if c in table.columns]
     long = table.melt(id_vars="method", value_vars=metrics, var_name="metric", value_name="value")
     chart = alt.Chart(long).mark_bar().encode(
-        x=alt.X("method:N", sort=list(table["method"]), title=None, axis=alt.Axis(labelAngle=-30)),
+        x=alt.X("method:N", sort=list(table["method"]), title=None,
+                axis=alt.Axis(labelAngle=-45, labelOverlap=False, labelLimit=160)),
         y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("method:N", legend=None),
+        color=alt.Color("method:N", sort=list(table["method"]), legend=None),
         column=alt.Column("metric:N", sort=metrics, title=None),
         tooltip=["method", "metric", alt.Tooltip("value:Q", format=".3f")],
     ).properties(width=150, height=220)
@@ -48,15 +49,23 @@ with c1:
     st.markdown("**Resolved config**")
     st.json(json.loads((run_dir / "config.json").read_text()), expanded=False)
     if (run_dir / "metrics.json").exists():
-        st.markdown("**Metrics**")
-        st.json(json.loads((run_dir / "metrics.json").read_text()), expanded=True)
+        st.markdown("**Offline metrics**")
+        metrics_json = json.loads((run_dir / "metrics.json").read_text())
+        flat = {k: v for k, v in metrics_json.items() if isinstance(v, (int, float))}
+        st.dataframe(pd.DataFrame({"metric": list(flat), "value": list(flat.values())}), hide_index=True,
+                     key="run_metrics")
 with c2:
     curves_csv = run_dir / "curves.csv"
     if curves_csv.exists():
         curves = pd.read_csv(curves_csv)
         x = "epoch" if "epoch" in curves.columns else curves.columns[0]
-        ys = [c for c in curves.columns if c != x]
-        long = curves.melt(id_vars=x, value_vars=ys, var_name="series", value_name="value")
-        st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
-            x=f"{x}:Q", y="value:Q", color="series:N", tooltip=[x, "series", "value"]).properties(height=320),
-            width="stretch")
+        groups = {"Losses": [c for c in curves.columns if "loss" in c],
+                  "Accuracies (train and held-out)": [c for c in curves.columns if "acc" in c]}
+        for title, ys in groups.items():
+            if not ys:
+                continue
+            long = curves.melt(id_vars=x, value_vars=ys, var_name="series", value_name="value")
+            st.markdown(f"**{title}**")
+            st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
+                x=f"{x}:Q", y="value:Q", color="series:N", tooltip=[x, "series", "value"]).properties(height=220),
+                width="stretch")

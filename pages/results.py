@@ -22,11 +22,12 @@ st.subheader("Precision per model")
 st.caption("Precision = compatible / judged (skips and gold pairs excluded; a pair several models returned counts "
            "for each of them). Bars show 95% Wilson intervals. Paper (Table 7): Siamese 47.7%, Classification 50.6%, "
            "Triplets 55.0%.")
-base = alt.Chart(prec).encode(x=alt.X("model:N", sort="-y", title=None))
+base = alt.Chart(prec).encode(x=alt.X("model:N", title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160)))
 chart = (base.mark_bar().encode(y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1]), title="precision"),
                                 tooltip=["model", "judged", "compatible", alt.Tooltip("precision:Q", format=".1%"),
                                          alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%")])
-         + base.mark_errorbar(color="black").encode(y="ci_low:Q", y2="ci_high:Q"))
+         + base.mark_errorbar(color="black", ticks=True).encode(y=alt.Y("ci_low:Q", title="precision"),
+                                                                y2="ci_high:Q"))
 st.altair_chart(chart.properties(height=300), width="stretch")
 st.dataframe(prec, hide_index=True, key="precision_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "ci_low", "ci_high")})

@@ -1,0 +1,76 @@
+"""Screenshots of the app for the README: starts `streamlit run` on 127.0.0.1 over the current workspace and drives
+Debian's Chromium with Playwright.  Usage: .venv/bin/python scripts/screenshots.py [OUT_DIR]
+
+It creates a study and records six judgments as annotator "Ana" in the workspace's database (to show the human-
+evaluation pages): run it on a demo workspace, or set CTL_WORKSPACE to a copy."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app/main.py"), "--server.headless",
+                             "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=os.environ.get("CTL_CHROMIUM", "/usr/bin/chromium"), args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+
+            def idle():
+                page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
+                page.wait_for_timeout(800)
+
+            page.goto(f"{url}/home"); idle(); page.screenshot(path=str(out / "home.png"))
+            page.goto(f"{url}/complete-the-look"); idle()
+            page.get_by_role("combobox").nth(1).click()
+            page.get_by_role("option", name="Dresses").click(); idle()
+            page.get_by_role("button", name="Complete this look").nth(2).click()
+            page.wait_for_selector("text=Query understanding"); idle()
+            page.screenshot(path=str(out / "complete_the_look.png"))
+            page.goto(f"{url}/models"); idle(); page.screenshot(path=str(out / "models.png"))
+            # Human evaluation: create a study (form defaults), label a few pairs as one annotator, see the results.
+            page.goto(f"{url}/studies"); idle()
+            page.get_by_role("button", name="Create study").click()
+            page.wait_for_selector("text=Created study", timeout=300_000); idle()
+            page.screenshot(path=str(out / "studies.png"))
+            page.goto(f"{url}/label"); idle()
+            name = page.get_by_placeholder("e.g. Ana")
+            name.fill("Ana")
+            name.press("Enter"); idle()
+            page.locator("h1").first.click()  # focus out of the name box, then judge with the single-key shortcuts
+            for key in ("y", "n", "y", "s", "y", "n"):
+                page.keyboard.press(key); idle()
+            page.screenshot(path=str(out / "label.png"))
+            page.goto(f"{url}/results"); idle(); page.screenshot(path=str(out / "results.png"))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
