@@ -304,8 +304,10 @@ def next_pair(engine: Engine, study_id: int, annotator_name: str) -> PairView | 
     """The annotator's next unjudged pair, or None when nothing is left (or the study is closed).
 
     Pairs already assigned to the annotator come first, in their own seeded order. Otherwise one new pair is
-    assigned: a non-gold pair held by fewer than ``overlap`` annotators, preferring pairs with the fewest
-    assignments, ties broken by the annotator's own order. Gold pairs go to every annotator (they measure each
+    assigned: a non-gold pair held by fewer than ``overlap`` annotators, preferring pairs that already have the
+    MOST assignments (pairs are completed to ``overlap`` judges before new ones are opened, so agreement is
+    measurable from the first judgments and a study stopped early holds fully judged pairs), ties broken by the
+    annotator's own order. Gold pairs go to every annotator (they measure each
     annotator's reliability) and are interleaved by the same own order.
     """
     with read_session(engine) as s:
@@ -332,8 +334,8 @@ def next_pair(engine: Engine, study_id: int, annotator_name: str) -> PairView | 
         regular = [p for p in pairs if not p.is_gold and p.id not in mine and counts.get(p.id, 0) < study.overlap]
         gold = [p for p in pairs if p.is_gold and p.id not in mine]
         if regular:
-            least = min(counts.get(p.id, 0) for p in regular)
-            regular = [p for p in regular if counts.get(p.id, 0) == least]
+            most = max(counts.get(p.id, 0) for p in regular)
+            regular = [p for p in regular if counts.get(p.id, 0) == most]
         tier = regular + gold
         if not tier:
             return None

@@ -26,7 +26,7 @@ base = alt.Chart(prec).encode(x=alt.X("model:N", title=None, axis=alt.Axis(label
 chart = (base.mark_bar().encode(y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1]), title="precision"),
                                 tooltip=["model", "judged", "compatible", alt.Tooltip("precision:Q", format=".1%"),
                                          alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%")])
-         + base.mark_errorbar(color="black", ticks=True).encode(y=alt.Y("ci_low:Q", title="precision"),
+         + base.mark_errorbar(color="black", thickness=2).encode(y=alt.Y("ci_low:Q", title="precision"),
                                                                 y2="ci_high:Q"))
 st.altair_chart(chart.properties(height=300), width="stretch")
 st.dataframe(prec, hide_index=True, key="precision_table",

@@ -27,10 +27,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(demo_ws):
+def _serve(ws):
     port = _free_port()
-    env = {**os.environ, "CTL_WORKSPACE": str(demo_ws.root)}
+    env = {**os.environ, "CTL_WORKSPACE": str(ws.root)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -52,6 +51,24 @@ def server(demo_ws):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server(demo_ws):
+    yield from _serve(demo_ws)
+
+
+@pytest.fixture
+def private_server(demo_ws_copy):
+    """A server over a private copy of the workspace, with a small study of two models."""
+    from db.runner import create_study_from_workspace
+    from db.session import init_db, make_engine
+    engine = make_engine(demo_ws_copy.db_url)
+    init_db(engine)
+    create_study_from_workspace(demo_ws_copy, engine, name="two stylists", models=["triplet-category",
+                                "classification"], n=6, k=2, overlap=2, n_gold=2)
+    engine.dispose()
+    yield from _serve(demo_ws_copy)
 
 
 def _wait_idle(page) -> None:
@@ -83,3 +100,51 @@ def test_pick_a_product_and_see_recommendations(server, tmp_path):
                 shutil.copy(shot, Path(out) / shot.name)
         finally:
             browser.close()
+
+
+def test_two_annotators_label_at_the_same_time(private_server, demo_ws_copy, tmp_path):
+    """Two browser sessions sign in as two stylists and judge with the keyboard shortcuts, interleaved; the results
+    page then shows precision with intervals and agreement, and every judgment is stored once."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pages = {}
+            for name in ("Ana", "Ben"):
+                page = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()
+                page.goto(f"{private_server}/label")
+                _wait_idle(page)
+                box = page.get_by_placeholder("e.g. Ana")
+                box.fill(name)
+                box.press("Enter")
+                _wait_idle(page)
+                page.locator("h1").first.click()
+                pages[name] = page
+            plan = {"Ana": "ynyny", "Ben": "ynnyy"}
+            for i in range(5):
+                for name, page in pages.items():
+                    page.keyboard.press(plan[name][i])
+                    page.get_by_text(f"You: {i + 1} /").wait_for(timeout=60_000)  # the judgment is saved
+                    _wait_idle(page)
+            for name, page in pages.items():
+                page.screenshot(path=str(tmp_path / f"label_{name}.png"))
+                assert page.get_by_text("You: 5 /").count() == 1, f"{name}'s progress did not reach 5 ({tmp_path})"
+            page = pages["Ana"]
+            page.goto(f"{private_server}/results")
+            _wait_idle(page)
+            assert page.get_by_text("Precision per model").count() == 1
+            page.screenshot(path=str(tmp_path / "results.png"))
+            assert page.get_by_text("kappa").count() >= 1
+        finally:
+            browser.close()
+
+    from db.session import make_engine
+    from db.stats import agreement, judgment_frame
+    from db.studies import list_studies
+    engine = make_engine(demo_ws_copy.db_url)
+    sid = list_studies(engine)[0].study_id
+    judged = judgment_frame(engine, sid)
+    assert judged.groupby("annotator").size().to_dict() == {"Ana": 5, "Ben": 5}
+    assert not judged.duplicated(["pair_id", "annotator"]).any()
+    assert agreement(engine, sid)["cohen_items"] >= 3  # fill-to-overlap: both judged the same pairs
