@@ -88,7 +88,7 @@ def device_label() -> str:
     if d.type == "cuda":
         import torch
         return f"GPU ({torch.cuda.get_device_name(d)})"
-    return "CPU (no GPU found)"
+    return "CPU"
 
 
 def image_path(ws: Workspace, rel: str) -> str:

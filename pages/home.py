@@ -17,7 +17,9 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Demo data", "ready" if s.dataset else "missing")
 c2.metric("Models trained", f"{sum(s.models.values())} / {len(METHODS)}")
 c3.metric("Indices built", f"{sum(s.indices.values())} / {len(METHODS)}")
-c4.metric("Serving on", loaders.device_label())
+device = loaders.device_label()
+c4.metric("Serving on", device, help="The model runs on a GPU when PyTorch finds one; this machine has none."
+          if device == "CPU" else "The model runs on this GPU.")
 st.caption(f"Workspace: `{ws.root}` (set `CTL_WORKSPACE` to move it)")
 
 if not s.ready:
@@ -44,14 +46,10 @@ if not s.ready:
     st.stop()
 
 st.subheader("Where to go")
-a, b, c = st.columns(3)
-with a:
-    st.page_link(page("ctl"), label="**Complete the Look** — recommendations for a product or an upload")
-with b:
-    st.page_link(page("models"), label="**Models** — offline metrics (Table 4) and training curves")
-with c:
-    st.page_link(page("label"), label="**Label pairs** — judge (query, candidate) pairs as a stylist")
-st.page_link(page("studies"), label="**Studies** — create a human-evaluation study")
+st.page_link(page("ctl"), label="**Complete the Look** — recommendations for a catalogue product or an uploaded photo")
+st.page_link(page("models"), label="**Models** — offline metrics (the paper's Table 4) and training curves")
+st.page_link(page("studies"), label="**Studies** — create a human-evaluation study over the trained models")
+st.page_link(page("label"), label="**Label pairs** — judge (query, candidate) pairs as a stylist")
 st.page_link(page("results"), label="**Results** — human precision per model, failure modes, agreement")
 
 with st.expander("Workspace status, stage by stage"):

@@ -44,7 +44,7 @@ def main(out: Path) -> None:
                 page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
                 page.wait_for_timeout(800)
 
-            page.goto(f"{url}/home"); idle(); page.screenshot(path=str(out / "home.png"))
+            page.goto(url); idle(); page.screenshot(path=str(out / "home.png"))
             page.goto(f"{url}/complete-the-look"); idle()
             page.get_by_role("combobox").nth(1).click()
             page.get_by_role("option", name="Dresses").click(); idle()
