@@ -91,8 +91,8 @@ def run(m: str) -> dict | None:
     from ctl_core.recommender import BlendConfig
     try:
         rec = loaders.recommender(ws, m).recommend(
-            item_id=query_item, image=query_image, k=k, max_categories=max_categories,
-            blend=BlendConfig(price_weight=price_weight, diversity=diversity))
+            item_id=query_item, image=query_image, k=max(10, k), max_categories=max_categories,
+            blend=BlendConfig(price_weight=price_weight, diversity=diversity, per_category_k=k))
     except ValueError as e:  # bad image, not a product shot, unknown id: say what is wrong
         st.error(str(e))
         return None
@@ -128,11 +128,11 @@ if compare and others:
         with col:
             st.markdown(f"#### {loaders.method_label(m)}")
             if res is not None:
-                widgets.result_grid(ws, res["results"][: k * 2], columns=2, key=f"cmp_{m}")
+                widgets.result_grid(ws, res["results"], columns=2, key=f"cmp_{m}")
     st.stop()
 
 st.subheader(f"Completes the look — {loaders.method_label(method)}")
-widgets.result_grid(ws, out["results"][: max(k, 10)], columns=5, key="blended")
+widgets.result_grid(ws, out["results"], columns=5, key="blended")
 st.divider()
 st.subheader("By complementary category")
 for cat, results in out["per_category"].items():
