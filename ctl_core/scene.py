@@ -77,7 +77,7 @@ class SceneConfig:
     lr: float = 1e-3
     margin: float = 0.2
     embed_dim: int = 128
-    max_train_scenes: int = 2000
+    max_train_scenes: int = 4000
     max_test_scenes: int = 500
     seed: int = 0
     backbone: str = "efficientnet-lite0"
@@ -563,8 +563,10 @@ def train_scene_model(ws: Workspace, config: SceneConfig = SceneConfig(), progre
         raise SceneError(f"{ws.items_csv}: {int(usable.sum())} training scenes with a same-category negative product; "
                          "need at least 2 (build the dataset first; the scene model needs collage boxes)")
     t_data = time.perf_counter() - t0
-    heads, curves = train_scene_heads(data.maps[usable], data.feats, data.positives[usable],
-                                      [p for p, u in zip(pools, usable) if u], config, progress)
+    if not usable.all():  # (a copy of the maps only when some scenes must go)
+        data.maps, data.positives = data.maps[usable], data.positives[usable]
+        pools = [p for p, u in zip(pools, usable) if u]
+    heads, curves = train_scene_heads(data.maps, data.feats, data.positives, pools, config, progress)
     run_dir = ws.model_dir(METHOD)
     run_dir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -572,7 +574,7 @@ def train_scene_model(ws: Workspace, config: SceneConfig = SceneConfig(), progre
     _write_atomic(run_dir / WEIGHTS_FILE, buf.getvalue())
     cfg = {"method": METHOD, "backbone": backbone.name, "scene": config.to_dict(),
            "dims": {"scene_dim": heads.scene_dim, "product_dim": heads.product_dim, "regions": int(data.maps.shape[1])},
-           "train": {"n_scenes": int(usable.sum()), "n_products": len(data.products),
+           "run": {"n_scenes": int(usable.sum()), "n_products": len(data.products),
                      "data_seconds": round(t_data, 2), "train_seconds": round(float(curves["seconds"].sum()), 2),
                      "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
     _write_atomic(run_dir / "config.json", json.dumps(cfg, indent=2).encode())

@@ -211,13 +211,13 @@ def test_train_and_evaluate_end_to_end(tiny_ws):
     saved = json.loads((run / "config.json").read_text())
     assert saved["method"] == "scene-based" and saved["backbone"] == "tiny-cnn"
     assert SceneConfig.from_dict(saved["scene"]) == cfg
-    assert 0 < saved["train"]["n_scenes"] <= 120
+    assert 0 < saved["run"]["n_scenes"] <= 120
     curves = pd.read_csv(run / "curves.csv")
     assert len(curves) == 4 and np.isfinite(curves["loss"]).all()
 
     cache = tiny_ws.root / "features" / "tiny-cnn-scenes"
     n_cached = len(list(cache.glob("*.npy")))
-    assert n_cached >= saved["train"]["n_scenes"]
+    assert n_cached >= saved["run"]["n_scenes"]
 
     m = scene.evaluate_scene_model(tiny_ws)
     keys = {"FITB", "R@1", "R@5", "R@10"}
