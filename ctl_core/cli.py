@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--out", type=Path, required=True)
     ssub.add_parser("list", help="list studies")
 
+    sn = sub.add_parser("scene", help="the scene-based CTL baseline (Kang et al. 2018) on masked collages")
+    snsub = sn.add_subparsers(dest="scene_command", required=True, metavar="ACTION")
+    snt = snsub.add_parser("train", help="train on masked-collage scenes (writes models/scene-based/)")
+    snt.add_argument("--epochs", type=int, default=15)
+    snt.add_argument("--max-scenes", type=int, default=4000, help="training scenes (each ~125 KB of cache)")
+    snt.add_argument("--seed", type=int, default=0)
+    snt.add_argument("--backbone", default="efficientnet-lite0")
+    snt.add_argument("--device", default="auto")
+    snsub.add_parser("evaluate", help="FITB and R@K of the scene model and its global-only/untrained baselines")
+
     b = sub.add_parser("bench", help="benchmark scripts (figures for the README)")
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="WHICH")
     bs = bsub.add_parser("serve", help="1M-item serving latency vs exact search")
@@ -219,6 +229,16 @@ def _study(ws, args, progress):
     print(f"created study {args.name!r} (id {study_id})")
 
 
+def _scene(ws, args, progress):
+    from ctl_core.scene import SceneConfig, evaluate_scene_model, train_scene_model
+    if args.scene_command == "train":
+        config = SceneConfig(epochs=args.epochs, max_train_scenes=args.max_scenes, seed=args.seed,
+                             backbone=args.backbone, device=args.device)
+        print(f"trained scene-based: {train_scene_model(ws, config, progress=progress)}")
+    else:
+        print(json.dumps(evaluate_scene_model(ws, progress=progress), indent=2, default=str))
+
+
 def _bench(ws, args, progress):
     if args.bench_command == "serve":
         from ctl_core.bench_serve import run_serve_bench
@@ -230,4 +250,5 @@ def _bench(ws, args, progress):
 
 
 _COMMANDS = {"demo": _demo, "import": _import, "dataset": _dataset, "train": _train, "evaluate": _evaluate,
-             "index": _index, "export": _export, "recommend": _recommend, "study": _study, "bench": _bench}
+             "index": _index, "export": _export, "recommend": _recommend, "study": _study, "scene": _scene,
+             "bench": _bench}

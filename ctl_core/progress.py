@@ -18,6 +18,8 @@ class TqdmProgress:
         self.disable = disable
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if total <= 0:  # nothing to do in this stage (e.g. every feature already cached)
+            return
         if stage != self._stage or self._bar is None:
             self.close()
             self._stage = stage

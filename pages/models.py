@@ -37,6 +37,18 @@ else:
     ).properties(width=150, height=220)
     st.altair_chart(chart)
 
+scene_metrics = ws.model_dir("scene-based") / "metrics.json"
+if scene_metrics.exists():
+    st.subheader("Scene-based CTL baseline (Kang et al. 2018)")
+    st.caption("A collage with one product whited out is the query; the masked product must be found among 3 "
+               "same-category distractors (FITB) or 199 random products (R@K). Its own protocol: compare only "
+               "within this table.")
+    sm = json.loads(scene_metrics.read_text())
+    keys = ["FITB", "R@1", "R@5", "R@10"]
+    rows = [{"distance": "hybrid (global + attention-weighted local)", **{k: sm.get(k) for k in keys}}]
+    rows += [{"distance": name, **{k: v.get(k) for k in keys}} for name, v in sm.get("baselines", {}).items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="scene_table")
+
 st.subheader("Training runs")
 trained = [m for m in METHODS if (ws.model_dir(m) / "config.json").exists()]
 if not trained:

@@ -122,3 +122,18 @@ def test_import_prints_its_bad_input_report(tmp_path, capsys):
     assert main(["--workspace", str(tmp_path / "ws"), "import", "folder", str(tmp_path / "imgs")]) == 0
     out = capsys.readouterr().out
     assert "1" in out and "unreadable" in out.lower()
+
+
+def test_scene_baseline_from_the_cli(demo_ws_copy, capsys):
+    ws = str(demo_ws_copy.root)
+    assert main(["--workspace", ws, "--quiet", "scene", "evaluate"]) == 2  # not trained yet: one clear line
+    assert "train" in capsys.readouterr().err
+    assert main(["--workspace", ws, "--quiet", "scene", "train", "--backbone", "tiny-cnn", "--epochs", "2",
+                 "--max-scenes", "60"]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", ws, "--quiet", "scene", "evaluate"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert 0 <= metrics["R@1"] <= metrics["R@5"] <= metrics["R@10"] <= 1
+    assert set(metrics["baselines"]) == {"global-only", "untrained"}
+    # the tiny universe has too few test products per category for FITB distractors: NaN, and counted as skipped
+    assert (0 <= metrics["FITB"] <= 1) or (metrics["eval"]["n_fitb"] == 0 and metrics["eval"]["n_fitb_skipped"] > 0)
