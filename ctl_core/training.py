@@ -53,7 +53,7 @@ class TrainConfig:
     """
 
     method: str = "triplet-category"
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
