@@ -34,7 +34,7 @@ from ctl_core.categories import CATEGORIES, CATEGORY_SHARES, complementary_categ
 from ctl_core.index import CategoryIndices, IndexConfig
 from ctl_core.recommender import BlendConfig, _Pool, blend, serve, understand_image
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 TARGET_P50_MS = 5.0
 TARGET_SPEEDUP = 20.0
 TARGET_RECALL = 0.95

@@ -31,7 +31,7 @@ from ctl_core.schema import read_catalogue, write_table
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 PREDICTION_COLUMNS = ["product_id", "pred_category", "confidence", "product_shot_score", "category"]
 
 

@@ -44,7 +44,7 @@ import pandas as pd
 from ctl_core.categories import CATEGORY_INDEX
 from ctl_core.config import METHODS, Workspace
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 
 TABLE_COLUMNS: list[str] = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", "FITB",
                             "category_acc"]

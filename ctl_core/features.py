@@ -42,7 +42,7 @@ from ctl_core.images import ImageError, crop_box, load_image
 
 Box = tuple[int, int, int, int]
 Source = tuple[str, Box | None]
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 
 FEATURES_FILE = "features.npy"
 KEYS_FILE = "keys.csv"
@@ -71,7 +71,8 @@ def source_key(path: str, box: Box | None) -> str:
     return path if box is None else f"{path}#{','.join(str(int(v)) for v in box)}"
 
 
-def _stamp(path: Path) -> str:
+def file_stamp(path: Path) -> str:
+    """Size and mtime of a file ('missing' when absent): a changed file gets a new stamp."""
     try:
         st = path.stat()
     except OSError:
@@ -81,7 +82,8 @@ def _stamp(path: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------------- cache files
 
-def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
+def save_npy_atomic(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` as .npy through a unique temp file and a rename, so readers never see half a file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "wb") as f:
         np.save(f, arr)
@@ -183,7 +185,7 @@ class _Cache:
         self.parts.mkdir(parents=True, exist_ok=True)
         stem = f"{time.time_ns():020d}-{os.getpid()}-{self._part_no:05d}"
         self._part_no += 1
-        _save_npy_atomic(self.parts / f"{stem}.npy", feats.astype(np.float32, copy=False))
+        save_npy_atomic(self.parts / f"{stem}.npy", feats.astype(np.float32, copy=False))
         _save_keys_atomic(self.parts / f"{stem}.keys.csv", keys, stamps)
         self._part_files += [self.parts / f"{stem}.npy", self.parts / f"{stem}.keys.csv"]
 
@@ -204,7 +206,7 @@ class _Cache:
 
     def consolidate(self) -> None:
         """Write everything into features.npy + keys.csv (features first, then keys), then drop the parts."""
-        _save_npy_atomic(self.folder / FEATURES_FILE, self.feats)
+        save_npy_atomic(self.folder / FEATURES_FILE, self.feats)
         _save_keys_atomic(self.folder / KEYS_FILE, self.keys, self.stamps)
         for p in self._part_files:
             p.unlink(missing_ok=True)
@@ -309,7 +311,7 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
     for (path, box), key in zip(sources, keys):
         if key in stamps:
             continue
-        stamps[key] = _stamp(ws.abs(path))
+        stamps[key] = file_stamp(ws.abs(path))
         i = index.get(key)
         if i is None or cache.stamps[i] != stamps[key]:
             todo.append((path, box))

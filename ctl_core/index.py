@@ -28,7 +28,7 @@ import numpy as np
 from ctl_core.categories import CATEGORIES, slug
 from ctl_core.config import Workspace
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 PRODUCT_SHOT_THRESHOLD = 0.5
 MANIFEST_VERSION = 1
 

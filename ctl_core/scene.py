@@ -56,8 +56,9 @@ from ctl_core.backbone import (Backbone, BackboneError, TinyCNN, _TimmPooled, _T
                                inference_copy, normalize_batch)
 from ctl_core.config import Workspace
 from ctl_core.images import ImageError, load_image
+from ctl_core.features import file_stamp, save_npy_atomic
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 Box = tuple[float, float, float, float]
 
 METHOD = "scene-based"
@@ -417,22 +418,6 @@ def render_scene(ws: Workspace, scene: Scene, backbone: Backbone) -> Image.Image
     return Image.fromarray(_scene_array(ws, scene, backbone))
 
 
-def _stamp(path: Path) -> str:
-    try:
-        st = path.stat()
-    except OSError:
-        return "missing"
-    return f"{st.st_size}-{st.st_mtime_ns}"
-
-
-def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-
-
 def scene_maps(ws: Workspace, backbone: Backbone, scenes: Sequence[Scene], batch_size: int = 32,
                device: str = "auto", progress: Progress | None = None) -> np.ndarray:
     """Feature maps (N, R, D) float16 of the masked scenes, R = h·w regions; cached per scene (file + its stamp).
@@ -454,7 +439,7 @@ def scene_maps(ws: Workspace, backbone: Backbone, scenes: Sequence[Scene], batch
     meta_path.write_text(json.dumps(meta))
     files = []
     for s in scenes:
-        digest = hashlib.sha1(f"{s.key()}|{_stamp(ws.abs(s.image_path))}".encode()).hexdigest()[:20]
+        digest = hashlib.sha1(f"{s.key()}|{file_stamp(ws.abs(s.image_path))}".encode()).hexdigest()[:20]
         files.append(folder / f"{digest}.npy")
     todo = sorted({i for i, f in enumerate(files) if not f.exists()})
     if todo:
@@ -470,7 +455,7 @@ def scene_maps(ws: Workspace, backbone: Backbone, scenes: Sequence[Scene], batch
                 fmap = feature_map(bb, x).float()
                 regions = fmap.flatten(2).transpose(1, 2).cpu().numpy().astype(np.float16)  # (B, h*w, D)
                 for i, r in zip(chunk, regions):
-                    _save_npy_atomic(files[i], np.ascontiguousarray(r))
+                    save_npy_atomic(files[i], np.ascontiguousarray(r))
                 if progress is not None:
                     progress("scene maps", min(s + batch_size, len(todo)), len(todo))
     elif progress is not None:

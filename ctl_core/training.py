@@ -27,7 +27,7 @@ from ctl_core.losses import make_style_loss
 from ctl_core.samplers import (HeterogeneousPairMiner, OutfitBatchSampler, ProxySampler, TripletMiner,
                                encode_labels)
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 
 NEG_PER_POS: dict[str, int | None] = {
     "classification": None, "siamese-16to1": 16, "siamese-1to1": 1, "triplet-random": None, "triplet-category": None,

@@ -35,7 +35,7 @@ from ctl_core.categories import CATEGORIES, CATEGORY_SHARES, slots_compatible
 from ctl_core.config import Workspace
 from ctl_core.schema import CATALOGUE_COLUMNS, RAW_BOX_COLUMNS, read_table, write_table
 
-Progress = Callable[[str, int, int], None]
+from ctl_core.progress import Progress  # noqa: E402
 RGB = tuple[int, int, int]
 
 # ----------------------------------------------------------------------------------------------- colours
