@@ -59,3 +59,31 @@ if submitted:
     info = studies.get_study(eng, sid)
     st.success(f"Created study {info.name!r}: {info.num_queries} queries, {info.num_pairs} pairs "
                f"({info.num_gold} gold). Annotators can start on the Label pairs page.")
+
+st.subheader("Failure modes")
+st.caption("What labelers can name when a pair is not compatible. Deactivated modes are hidden from labelers; "
+           "past judgments keep them.")
+from db import store  # noqa: E402
+
+modes = store.list_failure_modes(eng, active_only=False)
+st.dataframe(pd.DataFrame([{"code": m.code, "label": m.label, "description": m.description, "active": m.active}
+                           for m in modes]), hide_index=True, key="modes_table")
+with st.form("add_mode"):
+    c1, c2, c3 = st.columns([1, 1, 2])
+    code = c1.text_input("Code (a-z, 0-9, _)", key="mode_code")
+    label = c2.text_input("Label", key="mode_label")
+    description = c3.text_input("Description", key="mode_description")
+    add = st.form_submit_button("Add or re-activate")
+if add:
+    try:
+        store.add_failure_mode(eng, code, label, description)
+    except ValueError as e:
+        st.error(str(e))
+    else:
+        st.rerun()
+active = [m.code for m in modes if m.active]
+c1, c2 = st.columns([2, 1])
+drop = c1.selectbox("Deactivate a failure mode", active, key="mode_drop")
+if c2.button("Deactivate", key="mode_deactivate") and drop:
+    store.deactivate_failure_mode(eng, drop)
+    st.rerun()

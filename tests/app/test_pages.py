@@ -156,7 +156,32 @@ def test_study_label_and_results_flow(fresh_app):
     recent = [m.value for m in at.markdown if "Compatible" in m.value or "Not compatible" in m.value]
     assert any("Not compatible** — colour_clash" in r for r in recent)
 
+    # the last judgment is editable: Edit, then judge again, and it is updated, not duplicated
+    edit = next(b for b in at.button if b.key and b.key.startswith("edit_"))
+    edit.click().run()
+    assert any("Editing an earlier judgment" in i.value for i in at.info)
+    at.button(key="judge_yes").click().run()
+    recent = [m.value for m in at.markdown if ": **" in m.value]
+    assert len(recent) == 2 and all(r.endswith("**Compatible**") for r in recent)
+
     goto(at, "results")
     table = at.dataframe[0].value
     assert table["judged"].sum() >= 1
     assert set(table.columns) >= {"model", "precision", "ci_low", "ci_high"}
+
+
+def test_failure_modes_are_editable_from_the_studies_page(fresh_app):
+    at = goto(fresh_app, "studies")
+    at.text_input(key="mode_code").set_value("fit_issue")
+    at.text_input(key="mode_label").set_value("Fit or silhouette clash")
+    at.button(key="FormSubmitter:add_mode-Add or re-activate").click().run()
+    assert not at.exception and not at.error
+    codes = at.selectbox(key="mode_drop").options
+    assert "fit_issue" in codes
+    at.text_input(key="mode_code").set_value("Bad Code!")
+    at.text_input(key="mode_label").set_value("x")
+    at.button(key="FormSubmitter:add_mode-Add or re-activate").click().run()
+    assert any("must be 1–50 characters" in e.value for e in at.error)
+    at.selectbox(key="mode_drop").set_value("fit_issue")
+    at.button(key="mode_deactivate").click().run()
+    assert "fit_issue" not in at.selectbox(key="mode_drop").options
