@@ -38,7 +38,7 @@ per_cat = stats.precision_by_model_category(eng, sid, cat_of)
 if not per_cat.empty:
     cat_col = "category" if "category" in per_cat.columns else per_cat.columns[1]
     st.altair_chart(alt.Chart(per_cat).mark_rect().encode(
-        x=alt.X(f"{cat_col}:N", title=None), y=alt.Y("model:N", title=None),
+        x=alt.X(f"{cat_col}:N", title=None), y=alt.Y("model:N", title=None, axis=alt.Axis(labelOverlap=False)),
         color=alt.Color("precision:Q", scale=alt.Scale(domain=[0, 1], scheme="redyellowgreen")),
         tooltip=["model", cat_col, "judged", alt.Tooltip("precision:Q", format=".1%")]).properties(height=220),
         width="stretch")

@@ -1,7 +1,7 @@
 """Screenshots of the app for the README: starts `streamlit run` on 127.0.0.1 over the current workspace and drives
 Debian's Chromium with Playwright.  Usage: .venv/bin/python scripts/screenshots.py [OUT_DIR]
 
-It creates a study and records six judgments as annotator "Ana" in the workspace's database (to show the human-
+It creates a study and records ten judgments each as annotators "Ben" and "Ana" in the workspace's database (to show the human-
 evaluation pages): run it on a demo workspace, or set CTL_WORKSPACE to a copy."""
 from __future__ import annotations
 
@@ -57,13 +57,20 @@ def main(out: Path) -> None:
             page.get_by_role("button", name="Create study").click()
             page.wait_for_selector("text=Created study", timeout=300_000); idle()
             page.screenshot(path=str(out / "studies.png"))
-            page.goto(f"{url}/label"); idle()
-            name = page.get_by_placeholder("e.g. Ana")
-            name.fill("Ana")
-            name.press("Enter"); idle()
-            page.locator("h1").first.click()  # focus out of the name box, then judge with the single-key shortcuts
-            for key in ("y", "n", "y", "s", "y", "n"):
-                page.keyboard.press(key); idle()
+            # Two stylists: each labels the same first pairs (pairs are filled to their overlap first).
+            for name, keys in (("Ben", "ynnyynynyy"), ("Ana", "ynyyynnnyy")):
+                page.goto(f"{url}/label"); idle()
+                box = page.get_by_placeholder("e.g. Ana")
+                box.fill(name)
+                box.press("Enter"); idle()
+                page.locator("h1").first.click()  # focus out of the name box, then judge with the shortcuts
+                for i, key in enumerate(keys):
+                    if key == "n":  # name a failure mode before "not compatible"
+                        page.get_by_role("button", name="Colour clash" if i % 2 else "Style mismatch").click()
+                        idle()
+                        page.locator("h1").first.click()
+                    page.keyboard.press(key)
+                    page.get_by_text(f"You: {i + 1} /").wait_for(timeout=60_000); idle()
             page.screenshot(path=str(out / "label.png"))
             page.goto(f"{url}/results"); idle(); page.screenshot(path=str(out / "results.png"))
             browser.close()
