@@ -38,6 +38,11 @@ def create_study_from_workspace(ws: Workspace, engine: Engine, name: str, models
         preds = pd.read_csv(preds_csv, dtype={"product_id": str})[["product_id", "product_shot_score"]]
         catalogue = catalogue.merge(preds, on="product_id", how="left")
     queries = studies.sample_queries(catalogue, n=n, seed=seed)
+    # Gold pairs, like queries, only show product shots (scenes and cropped photos are not judged).
+    if "product_shot_score" in catalogue.columns:
+        shots = catalogue[pd.to_numeric(catalogue["product_shot_score"], errors="coerce").fillna(0) >= 0.5]
+    else:
+        shots = catalogue[catalogue["is_product_shot"].astype(str).str.lower() != "false"]
     recommenders = {m: Recommender(ws, m) for m in models}
 
     def recommend_fn(method: str, product_id: str, kk: int) -> list[tuple[str, int]]:
@@ -50,7 +55,7 @@ def create_study_from_workspace(ws: Workspace, engine: Engine, name: str, models
             from ctl_core.universe import CLASHING_THEMES
         except ImportError:
             CLASHING_THEMES = ()
-        gold = studies.make_gold_pairs(read_items(ws.items_csv), catalogue, CLASHING_THEMES,
+        gold = studies.make_gold_pairs(read_items(ws.items_csv), shots, CLASHING_THEMES,
                                        n_positive=(n_gold + 1) // 2, n_negative=n_gold // 2, seed=seed)
     return studies.create_study(engine, name, queries, list(models), recommend_fn, k=k, overlap=overlap, seed=seed,
                                 gold_pairs=gold, progress=progress)

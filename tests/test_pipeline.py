@@ -97,13 +97,19 @@ def test_recommend_bad_image_is_one_clear_line(demo_ws, tmp_path, capsys):
 def test_study_create_and_export_from_the_cli(demo_ws_copy, tmp_path, capsys):
     ws = str(demo_ws_copy.root)
     assert main(["--workspace", ws, "--quiet", "study", "create", "--name", "cli study", "--n", "5", "--k", "2",
-                 "--models", "triplet-category", "siamese-1to1"]) == 0
+                 "--models", "triplet-category", "siamese-1to1", "--gold", "80"]) == 0
     assert "created study 'cli study'" in capsys.readouterr().out
     from db import store
     from db.session import make_engine
     from db.studies import list_studies
     engine = make_engine(demo_ws_copy.db_url)
     sid = list_studies(engine)[0].study_id
+    from db.studies import study_pairs
+    pairs = study_pairs(engine, list_studies(engine)[0].study_id)
+    catalogue = read_catalogue(demo_ws_copy.catalogue_csv).set_index("product_id")
+    shown = set(pairs["query_product_id"]) | set(pairs["candidate_product_id"])
+    assert pairs["is_gold"].any() and (~pairs["is_gold"]).any()
+    assert (catalogue.loc[sorted(shown), "is_product_shot"].astype(str).str.lower() == "true").all()
     store.get_or_create_annotator(engine, "Ana")
     pair = store.next_pair(engine, sid, "Ana")
     store.submit_judgment(engine, sid, pair.pair_id, "Ana", True)
