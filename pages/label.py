@@ -35,10 +35,11 @@ with st.sidebar:
     st.progress(prog.fraction, text=f"You: {prog.judged} / {prog.total} judged")
     st.progress(prog.study_fraction, text=f"Study: {prog.study_judged} / {prog.study_total} judgments")
 
-with st.expander("Guidelines (summary)", expanded=False):
+g1, g2 = st.columns(2)
+with g1.expander("Guidelines — summary", expanded=prog.judged == 0):
     st.markdown(summary.replace("# Labelling guidelines: Complete The Look", ""))
-    if st.toggle("Show the full guidelines", key="full_guidelines"):
-        st.markdown(guidelines)
+with g2.expander("Guidelines — full text with examples"):
+    st.markdown(guidelines)
 
 if study.status != "open":
     st.warning(f"Study {study.name!r} is closed; choose another study or reopen it on the Studies page.")
