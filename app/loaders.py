@@ -50,6 +50,17 @@ def recommender(ws: Workspace, method: str):
     return get_recommender(str(ws.root), method, manifest.stat().st_mtime)
 
 
+@st.cache_resource(show_spinner="Loading the scene-based model…")
+def get_scene_recommender(root: str, stamp: float):
+    """The scene-based recommender (Kang et al. 2018) of a workspace; ``stamp`` reloads it after retraining."""
+    from ctl_core.scene import SceneRecommender
+    return SceneRecommender(Workspace.at(root))
+
+
+def scene_weights(ws: Workspace) -> Path:
+    return ws.model_dir("scene-based") / "scene.pt"
+
+
 @st.cache_resource
 def get_engine(url: str):
     from db.session import init_db, make_engine

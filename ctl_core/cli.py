@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     snt.add_argument("--backbone", default="efficientnet-lite0")
     snt.add_argument("--device", default="auto")
     snsub.add_parser("evaluate", help="FITB and R@K of the scene model and its global-only/untrained baselines")
+    snr = snsub.add_parser("recommend", help="products that complete a scene image (collage or outfit photo)")
+    snr.add_argument("--image", type=Path, required=True)
+    snr.add_argument("--k", type=int, default=5, help="products per category")
+    snr.add_argument("--json", action="store_true", help="print one JSON object")
 
     b = sub.add_parser("bench", help="benchmark scripts (figures for the README)")
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="WHICH")
@@ -230,7 +234,16 @@ def _study(ws, args, progress):
 
 
 def _scene(ws, args, progress):
-    from ctl_core.scene import SceneConfig, evaluate_scene_model, train_scene_model
+    from ctl_core.scene import SceneConfig, SceneRecommender, evaluate_scene_model, train_scene_model
+    if args.scene_command == "recommend":
+        out = SceneRecommender(ws).recommend(args.image, k=args.k)
+        if args.json:
+            print(json.dumps(out))
+            return
+        for cat, rows in out["per_category"].items():
+            print(f"{cat}: " + ", ".join(f"{r['item_id']} ({r['distance']:.3f})" for r in rows))
+        print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in out["timings_ms"].items()))
+        return
     if args.scene_command == "train":
         config = SceneConfig(epochs=args.epochs, max_train_scenes=args.max_scenes, seed=args.seed,
                              backbone=args.backbone, device=args.device)

@@ -32,8 +32,37 @@ with st.sidebar:
     diversity = st.slider("Diversity", 0.0, 1.0, 0.0, 0.1, key="diversity",
                           help="Re-ranks so results are less alike each other (0 = off).")
 
-source = st.segmented_control("Query product", ["Browse the catalogue", "Search by id", "Upload an image"],
-                              default="Browse the catalogue", key="query_source")
+sources = ["Browse the catalogue", "Search by id", "Upload an image"]
+if loaders.scene_weights(ws).exists():
+    sources.append("Shop a scene")
+source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source")
+
+if source == "Shop a scene":  # the scene-based baseline: a whole outfit picture in, products out
+    st.caption("Scene-based Complete the Look (Kang et al. 2018, the paper's baseline): upload a collage or outfit "
+               "picture; every product shot is ranked by the scene model's hybrid (global + attention-weighted "
+               "local) distance.")
+    up = st.file_uploader("Scene image (JPEG, PNG or WebP)", type=["jpg", "jpeg", "png", "webp"], key="scene_upload",
+                          max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
+    if up is None:
+        st.info("Upload a scene to see the products that go with it.")
+        st.stop()
+    try:
+        scene_img = load_image(up.getvalue(), name=up.name)
+    except ImageError as e:
+        st.error(f"This file cannot be used: {e}")
+        st.stop()
+    weights = loaders.scene_weights(ws)
+    found = loaders.get_scene_recommender(str(ws.root), weights.stat().st_mtime).recommend(scene_img, k=k)
+    st.session_state["last_scene_recommendation"] = found
+    left, right = st.columns([1, 3])
+    left.image(scene_img, caption="Scene", width="stretch")
+    with right:
+        st.caption("Per-stage timings")
+        widgets.timings(found["timings_ms"])
+    for cat, results in list(found["per_category"].items())[:max_categories]:
+        st.markdown(f"##### {cat}")
+        widgets.result_grid(ws, results, columns=6, key=f"scene_{cat}")
+    st.stop()
 
 query_item: str | None = st.session_state.get("query_item")
 query_image: bytes | None = None

@@ -143,3 +143,14 @@ def test_scene_baseline_from_the_cli(demo_ws_copy, capsys):
     assert set(metrics["baselines"]) == {"global-only", "untrained"}
     # the tiny universe has too few test products per category for FITB distractors: NaN, and counted as skipped
     assert (0 <= metrics["FITB"] <= 1) or (metrics["eval"]["n_fitb"] == 0 and metrics["eval"]["n_fitb_skipped"] > 0)
+
+    collage = sorted((demo_ws_copy.universe_dir / "collages").glob("*.jpg"))[0]
+    assert main(["--workspace", ws, "--quiet", "scene", "recommend", "--image", str(collage), "--k", "2",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    catalogue = read_catalogue(demo_ws_copy.catalogue_csv).set_index("product_id")
+    assert out["per_category"] and all(1 <= len(rows) <= 2 for rows in out["per_category"].values())
+    for cat, rows in out["per_category"].items():
+        assert [r["distance"] for r in rows] == sorted(r["distance"] for r in rows)
+        assert all(catalogue.loc[r["item_id"], "category"] == cat for r in rows)
+        assert all(str(catalogue.loc[r["item_id"], "is_product_shot"]).lower() == "true" for r in rows)

@@ -185,3 +185,27 @@ def test_failure_modes_are_editable_from_the_studies_page(fresh_app):
     at.selectbox(key="mode_drop").set_value("fit_issue")
     at.button(key="mode_deactivate").click().run()
     assert "fit_issue" not in at.selectbox(key="mode_drop").options
+
+
+def test_shop_a_scene_with_the_scene_based_model(demo_ws_copy, monkeypatch):
+    from ctl_core.scene import SceneConfig, train_scene_model
+    train_scene_model(demo_ws_copy, SceneConfig(backbone="tiny-cnn", epochs=2, max_train_scenes=60))
+    monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws_copy.root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    goto(at, "complete_the_look")
+    assert "Shop a scene" in at.segmented_control(key="query_source").options
+    at.segmented_control(key="query_source").set_value("Shop a scene").run()
+    at.file_uploader(key="scene_upload").set_value(("x.jpg", b"\x00garbage", "image/jpeg")).run()
+    assert any("cannot be used" in e.value for e in at.error)
+    collage = sorted((demo_ws_copy.universe_dir / "collages").glob("*.jpg"))[0]
+    at.file_uploader(key="scene_upload").set_value((collage.name, collage.read_bytes(), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    found = at.session_state["last_scene_recommendation"]
+    assert found["per_category"] and all(rows for rows in found["per_category"].values())
+    assert len(at.image) >= 1 + sum(len(r) for r in list(found["per_category"].values())[:4])
+
+
+def test_shop_a_scene_is_offered_only_with_a_scene_model(app):
+    goto(app, "complete_the_look")
+    assert "Shop a scene" not in app.segmented_control(key="query_source").options
