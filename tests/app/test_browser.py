@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -105,7 +106,7 @@ def test_pick_a_product_and_see_recommendations(server, tmp_path):
 def test_two_annotators_label_at_the_same_time(private_server, demo_ws_copy, tmp_path):
     """Two browser sessions sign in as two stylists and judge with the keyboard shortcuts, interleaved; the results
     page then shows precision with intervals and agreement, and every judgment is stored once."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -118,6 +119,9 @@ def test_two_annotators_label_at_the_same_time(private_server, demo_ws_copy, tmp
                 box = page.get_by_placeholder("e.g. Ana")
                 box.fill(name)
                 box.press("Enter")
+                # The sign-in rerun may not have started yet when the script state reads idle: wait for its result.
+                expect(page.get_by_text("You: 0 /")).to_be_visible(timeout=60_000)
+                expect(page.get_by_role("button", name=re.compile(r"^Compatible"))).to_be_visible(timeout=60_000)
                 _wait_idle(page)
                 page.locator("h1").first.click()
                 pages[name] = page
@@ -132,10 +136,14 @@ def test_two_annotators_label_at_the_same_time(private_server, demo_ws_copy, tmp
                 assert page.get_by_text("You: 5 /").count() == 1, f"{name}'s progress did not reach 5 ({tmp_path})"
             page = pages["Ana"]
             page.goto(f"{private_server}/results")
+            page.get_by_text("Precision per model").wait_for(timeout=60_000)
+            # Elements stream in after the script starts: wait for the agreement metric itself, then read its value.
+            cohen = page.locator("[data-testid='stMetric']").filter(has_text="Cohen's kappa")
+            expect(cohen).to_be_visible(timeout=60_000)
             _wait_idle(page)
-            assert page.get_by_text("Precision per model").count() == 1
             page.screenshot(path=str(tmp_path / "results.png"))
-            assert page.get_by_text("kappa").count() >= 1
+            value = cohen.locator("[data-testid='stMetricValue']").inner_text().strip()
+            assert re.fullmatch(r"-?\d\.\d\d", value), f"Cohen's kappa is {value!r}, not a number ({tmp_path})"
         finally:
             browser.close()
 
