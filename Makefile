@@ -19,7 +19,7 @@ app: setup
 	$(PY) -m streamlit run app/main.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 test:
-	@bash scripts/setup.sh --browser
+	@bash scripts/setup.sh --test-deps
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests
 
 bench: setup

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs requirements.txt into it (only when requirements.txt changed since the last install).
-# With --browser it also installs Debian's Chromium for the browser tests (needs root or sudo; apt, no browser download).
+# With --test-deps it also installs Debian's chromium (browser tests; no browser download) and postgresql (a private
+# throw-away cluster for the PostgreSQL tests) when missing; needs root or sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-}
@@ -20,14 +21,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   echo "$want" > "$stamp"
 fi
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; then
-    echo "setup: installing Debian's chromium for the browser tests"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
-      || echo "setup: could not install chromium; the browser test will be skipped" >&2
-  else
-    echo "setup: no apt-get/sudo; the browser test will be skipped" >&2
+if [ "${1:-}" = "--test-deps" ]; then
+  need=()
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; then
+      echo "setup: installing Debian's ${need[*]} for the tests"
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null \
+        || echo "setup: could not install ${need[*]}; the tests that need them will be skipped" >&2
+    else
+      echo "setup: no apt-get/sudo to install ${need[*]}; the tests that need them will be skipped" >&2
+    fi
   fi
 fi

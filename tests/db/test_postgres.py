@@ -1,7 +1,17 @@
-"""The same code on PostgreSQL (runs only when CTL_TEST_PG_URL names a scratch database; its tables are dropped)."""
+"""The same code on PostgreSQL.
+
+The tests run against ``CTL_TEST_PG_URL`` when it names a scratch database (its tables are dropped), and otherwise
+against a private throw-away cluster started from the local PostgreSQL server binaries (Debian's ``postgresql``
+package, which ``make test`` installs). They are skipped, with the reason, only where neither exists.
+"""
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -15,13 +25,56 @@ from db.store import JudgmentError
 from db.studies import create_study
 from tests.db.conftest import fake_recommend, row_counts
 
-PG_URL = os.environ.get("CTL_TEST_PG_URL")
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set CTL_TEST_PG_URL to a scratch PostgreSQL database")
+
+def _pg_bindir() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return os.path.dirname(found[-1])
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A database URL: CTL_TEST_PG_URL, or a private cluster on a free loopback port for this module."""
+    if os.environ.get("CTL_TEST_PG_URL"):
+        yield os.environ["CTL_TEST_PG_URL"]
+        return
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (install Debian's postgresql, or set CTL_TEST_PG_URL)")
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's postgres user
+        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+            pytest.skip("running as root without a postgres user to start PostgreSQL as")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    root = tempfile.mkdtemp(prefix="ctl-pg-")
+    data = os.path.join(root, "data")
+    if run_as:
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _run(run_as + [f"{bindir}/initdb", "-D", data, "-U", "ctl", "--auth=trust", "-E", "UTF8"])
+    _run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                   f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    try:
+        _run(run_as + [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "ctl", "ctl_test"])
+        yield f"postgresql+psycopg://ctl@127.0.0.1:{port}/ctl_test"
+    finally:
+        subprocess.run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def pg():
-    eng = make_engine(PG_URL)
+def pg(pg_url):
+    eng = make_engine(pg_url)
     Base.metadata.drop_all(eng)
     init_db(eng)
     init_db(eng)
