@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ctl_core.backbone import create_backbone, inference_copy, normalize_batch, to_uint8_array
+from ctl_core.backbone import create_backbone, inference_copy, normalize_batch
 from ctl_core.config import Workspace
 from ctl_core.features import Source, _load_array, cached_features, default_num_workers, item_sources
 

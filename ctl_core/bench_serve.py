@@ -26,7 +26,6 @@ import os
 import resource
 import tempfile
 import time
-from typing import Callable
 
 import numpy as np
 

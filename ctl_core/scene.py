@@ -39,7 +39,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,7 +55,7 @@ from torch.nn import functional as F
 from ctl_core.backbone import (Backbone, BackboneError, TinyCNN, _TimmPooled, _TorchvisionResNetPooled, _PIL_INTERP,
                                inference_copy, normalize_batch)
 from ctl_core.config import Workspace
-from ctl_core.images import ImageError, load_image
+from ctl_core.images import load_image
 from ctl_core.features import file_stamp, save_npy_atomic
 
 from ctl_core.progress import Progress  # noqa: E402

@@ -1,7 +1,6 @@
 """Results: human precision per model (the paper's Table 7) with 95% Wilson intervals, per category, failure modes,
 agreement, annotator reliability, and the offline metrics beside them."""
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from app import loaders

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from ctl_core.config import Workspace
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

@@ -90,3 +90,17 @@ def make_workspace(root: Path, per_category: int = 3, n_scenes: int = 3, start: 
         df = pd.concat([pd.read_csv(ws.catalogue_csv, dtype=str), df.astype(str)], ignore_index=True)
     write_table(df, ws.catalogue_csv, CATALOGUE_COLUMNS)
     return ws
+
+
+def served_workspace(root: Path, method: str, per_category: int = 3, n_scenes: int = 3, index_config=None):
+    """A workspace with the catalogue inferred and indices built for ``method`` by the fake adapter.
+
+    Returns (workspace, adapter, manifest).
+    """
+    from ctl_core.catalogue import infer_catalogue
+    from ctl_core.index import IndexConfig, build_indices
+    ws = make_workspace(root, per_category=per_category, n_scenes=n_scenes)
+    adapter, _ = fake_adapter()
+    infer_catalogue(ws, method, adapter=adapter)
+    manifest = build_indices(ws, method, config=index_config or IndexConfig())
+    return ws, adapter, manifest

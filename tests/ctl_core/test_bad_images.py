@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ctl_core.catalogue import infer_catalogue
 from ctl_core.images import ImageError, load_image
-from ctl_core.index import build_indices
 from ctl_core.recommender import Recommender
-from tests.ctl_core.serving_fixtures import fake_adapter, make_workspace
+from tests.ctl_core.serving_fixtures import served_workspace
 
 METHOD = "triplet-category"
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -141,10 +139,7 @@ def test_unusual_images_load_as_upright_rgb(name, data, check):
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("ws"), per_category=2, n_scenes=1)
-    adapter, _ = fake_adapter()
-    infer_catalogue(ws, METHOD, adapter=adapter)
-    build_indices(ws, METHOD)
+    ws, adapter, _ = served_workspace(tmp_path_factory.mktemp("ws"), METHOD, per_category=2, n_scenes=1)
     return Recommender(ws, METHOD, adapter=adapter)
 
 

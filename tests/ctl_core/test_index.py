@@ -10,18 +10,14 @@ import pytest
 from ctl_core.catalogue import infer_catalogue
 from ctl_core.categories import CATEGORIES
 from ctl_core.index import CategoryIndices, IndexConfig, IndexMismatchError, build_indices
-from tests.ctl_core.serving_fixtures import fake_adapter, make_workspace
+from tests.ctl_core.serving_fixtures import fake_adapter, make_workspace, served_workspace
 
 METHOD = "triplet-category"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("ws"), per_category=3, n_scenes=3)
-    adapter, _ = fake_adapter()
-    infer_catalogue(ws, METHOD, adapter=adapter)
-    manifest = build_indices(ws, METHOD, config=IndexConfig(hnsw_threshold=1000))
-    return ws, adapter, manifest
+    return served_workspace(tmp_path_factory.mktemp("ws"), METHOD, index_config=IndexConfig(hnsw_threshold=1000))
 
 
 def test_manifest_describes_every_category_index(built):

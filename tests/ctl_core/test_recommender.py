@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ctl_core.catalogue import infer_catalogue, load_catalogue_inference
@@ -14,17 +13,14 @@ from ctl_core.categories import CATEGORIES, SLOTS, complementary_categories
 from ctl_core.index import CategoryIndices, IndexConfig, build_indices
 from ctl_core.recommender import (BlendConfig, NotProductShotError, Recommender, RecommenderConfig,
                                   RecommendError, serve)
-from tests.ctl_core.serving_fixtures import fake_adapter, make_workspace, product_image
+from tests.ctl_core.serving_fixtures import fake_adapter, make_workspace, product_image, served_workspace
 
 METHOD = "triplet-category"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    ws = make_workspace(tmp_path_factory.mktemp("ws"), per_category=3, n_scenes=3)
-    adapter, _ = fake_adapter()
-    infer_catalogue(ws, METHOD, adapter=adapter)
-    build_indices(ws, METHOD)
+    ws, adapter, _ = served_workspace(tmp_path_factory.mktemp("ws"), METHOD)
     return ws, adapter, Recommender(ws, METHOD, adapter=adapter)
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ctl_core import scene
-from ctl_core.scene import (RegionAttention, Scene, SceneConfig, SceneHeads, build_scenes, distance_parts,
+from ctl_core.scene import (RegionAttention, SceneConfig, SceneHeads, build_scenes, distance_parts,
                             hybrid_distance, mask_boxes, train_scene_heads)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from db import store
-from db.schema import DEFAULT_FAILURE_MODES, Assignment, Judgment, Pair, judgment_failure_modes
+from db.schema import DEFAULT_FAILURE_MODES, Assignment, Judgment, Pair
 from db.session import init_db, make_engine, read_session, write_session
 from db.store import AnnotatorError, FailureModeError, JudgmentError
 from db.studies import create_study, set_study_status
