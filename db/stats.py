@@ -9,7 +9,7 @@ two (correlated) observations; the Wilson interval treats them as independent an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from db.schema import (Annotator, FailureMode, Judgment, OfflineMetric, Pair, Pa
 from db.session import read_session, write_session
 from db.store import StoreError, dialect_insert
 
-PRECISION_COLUMNS = ["model", "judged", "compatible", "precision", "ci_low", "ci_high", "pairs", "skipped"]
+PRECISION_COLUMNS = ["model", "judged", "compatible", "precision", "ci_low", "ci_high", "effective_n", "pairs",
+                     "skipped"]
 JUDGMENT_EXPORT_COLUMNS = ["study_id", "judgment_id", "pair_id", "query_product_id", "candidate_product_id",
                            "model", "rank", "is_gold", "gold_label", "annotator", "compatible", "failure_modes",
                            "comment", "seconds_taken", "created_at", "updated_at"]
@@ -33,12 +34,42 @@ JUDGMENT_EXPORT_COLUMNS = ["study_id", "judgment_id", "pair_id", "query_product_
 
 # ----------------------------------------------------------------------------------------------- pure helpers
 
-def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval of a proportion (NaN, NaN when n == 0)."""
+def wilson_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN when n == 0); ``n`` may be an effective (non-integer) size."""
     if n <= 0:
         return float("nan"), float("nan")
     lo, hi = proportion_confint(successes, n, alpha=alpha, method="wilson")
     return float(lo), float(hi)
+
+
+def design_effect(values: Sequence[float], clusters: Sequence[Any]) -> tuple[float, float]:
+    """Kish's design effect of clustered observations: (deff, icc), deff = 1 + (m − 1)·icc with m the mean cluster
+    size and icc the one-way ANOVA intraclass correlation (clipped to [0, 1]).
+
+    Here a cluster is a pair and its observations are the annotators' judgments of it: two stylists who agree
+    bring less than two independent observations. When no within-pair variation can be seen (every judgment
+    alike) the correlation is taken as 1, the conservative choice. Single-judgment pairs give deff = 1.
+    """
+    df = pd.DataFrame({"y": np.asarray(values, dtype=float), "c": list(clusters)})
+    n = len(df)
+    if n == 0:
+        return 1.0, 0.0
+    sizes = df.groupby("c")["y"].size()
+    g = len(sizes)
+    if g == n:
+        return 1.0, 0.0
+    means = df.groupby("c")["y"].transform("mean")
+    grand = df["y"].mean()
+    ssw = float(((df["y"] - means) ** 2).sum())
+    msw = ssw / (n - g)
+    if g < 2:
+        icc = 1.0 if ssw == 0 else 0.0
+    else:
+        msb = float((sizes * (df.groupby("c")["y"].mean() - grand) ** 2).sum()) / (g - 1)
+        m0 = (n - float((sizes ** 2).sum()) / n) / (g - 1)
+        denom = msb + (m0 - 1) * msw
+        icc = 1.0 if denom <= 0 else min(1.0, max(0.0, (msb - msw) / denom))
+    return 1.0 + (n / g - 1.0) * icc, icc
 
 
 def cohen_kappa(a: Any, b: Any) -> float:
@@ -128,10 +159,14 @@ def _precision_rows(obs: pd.DataFrame, keys: list[str], alpha: float) -> pd.Data
         key = key if isinstance(key, tuple) else (key,)
         judged_rows = g[g["compatible"].notna()]
         n = len(judged_rows)
-        k = int(sum(bool(v) for v in judged_rows["compatible"]))
-        lo, hi = wilson_interval(k, n, alpha)
+        ys = [float(bool(v)) for v in judged_rows["compatible"]]
+        k = int(sum(ys))
+        deff, _ = design_effect(ys, judged_rows["pair_id"].tolist())
+        n_eff = n / deff
+        lo, hi = wilson_interval(k / n * n_eff, n_eff, alpha) if n else wilson_interval(0, 0)
         out.append(dict(zip(keys, key), judged=n, compatible=k, precision=k / n if n else float("nan"),
-                        ci_low=lo, ci_high=hi, pairs=judged_rows["pair_id"].nunique(), skipped=len(g) - n))
+                        ci_low=lo, ci_high=hi, effective_n=n_eff, pairs=judged_rows["pair_id"].nunique(),
+                        skipped=len(g) - n))
     return pd.DataFrame(out, columns=keys + PRECISION_COLUMNS[1:])
 
 
@@ -142,7 +177,9 @@ def precision_by_model(engine: Engine, study_id: int, alpha: float = 0.05) -> pd
     (1 − alpha), distinct pairs judged, skipped. Every model of the study appears (NaN precision when unjudged).
 
     Observations are judgments, not pairs: with overlap 2 each pair usually contributes two observations, and a
-    pair several models returned counts for each of them. Skips and gold pairs are excluded.
+    pair several models returned counts for each of them. Skips and gold pairs are excluded. The interval is
+    computed on the effective sample size ``effective_n`` = judged / design effect (``design_effect``): judgments
+    of one pair are correlated, so counting them as independent would make the interval too narrow.
     """
     obs = _model_observations(engine, study_id)
     table = _precision_rows(obs, ["model"], alpha).set_index("model")

@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Table, and_, delete, func, select
@@ -20,6 +20,12 @@ from sqlalchemy.orm import Session
 from db.schema import (MAX_COMMENT_LEN, MAX_NAME_LEN, Annotator, Assignment, FailureMode, Judgment, Pair, Study,
                        judgment_failure_modes, utcnow)
 from db.session import read_session, write_session
+
+
+ASSIGNMENT_LEASE = timedelta(minutes=30)
+"""How long a shown but unjudged pair stays reserved for its annotator. After that it no longer counts toward the
+pair's overlap, so an annotator who walks away does not hold pairs back from the others; if they come back, they
+keep the pair unless others have filled its overlap meanwhile (then they get another)."""
 
 
 class StoreError(ValueError):
@@ -288,51 +294,84 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
         return judgment_id
 
 
-def _unjudged_assigned(s: Session, study_id: int, annotator_id: int) -> PairView | None:
+def _unjudged_assigned(s: Session, study_id: int, annotator_id: int) -> tuple[PairView, datetime] | None:
     j = Judgment.__table__
     row = s.execute(
-        select(Pair.id, Pair.query_product_id, Pair.candidate_product_id, Assignment.position)
+        select(Pair.id, Pair.query_product_id, Pair.candidate_product_id, Assignment.position, Assignment.created_at)
         .join(Assignment, Assignment.pair_id == Pair.id)
         .outerjoin(j, and_(j.c.pair_id == Pair.id, j.c.annotator_id == annotator_id))
         .where(Pair.study_id == study_id, Assignment.annotator_id == annotator_id, j.c.id.is_(None))
         .order_by(Assignment.position, Pair.id).limit(1)
     ).first()
-    return None if row is None else PairView(row[0], study_id, row[1], row[2], row[3])
+    return None if row is None else (PairView(row[0], study_id, row[1], row[2], row[3]), row[4])
 
 
-def next_pair(engine: Engine, study_id: int, annotator_name: str) -> PairView | None:
+def _is_stale(created_at: datetime, now: datetime, lease: timedelta) -> bool:
+    if created_at.tzinfo is None:  # SQLite returns naive UTC
+        now = now.replace(tzinfo=None)
+    return created_at < now - lease
+
+
+def _holders(s: Session, study_id: int, now: datetime, lease: timedelta,
+             exclude_annotator: int | None = None) -> dict[int, int]:
+    """pair id -> annotators holding it: those who judged it, and those shown it less than ``lease`` ago."""
+    j = Judgment.__table__
+    q = (select(Assignment.pair_id, func.count())
+         .join(Pair, Pair.id == Assignment.pair_id)
+         .outerjoin(j, and_(j.c.pair_id == Assignment.pair_id, j.c.annotator_id == Assignment.annotator_id))
+         .where(Pair.study_id == study_id, (j.c.id.is_not(None)) | (Assignment.created_at >= now - lease)))
+    if exclude_annotator is not None:
+        q = q.where(Assignment.annotator_id != exclude_annotator)
+    return dict(s.execute(q.group_by(Assignment.pair_id)).all())
+
+
+def next_pair(engine: Engine, study_id: int, annotator_name: str,
+              lease: timedelta = ASSIGNMENT_LEASE) -> PairView | None:
     """The annotator's next unjudged pair, or None when nothing is left (or the study is closed).
 
-    Pairs already assigned to the annotator come first, in their own seeded order. Otherwise one new pair is
-    assigned: a non-gold pair held by fewer than ``overlap`` annotators, preferring pairs that already have the
-    MOST assignments (pairs are completed to ``overlap`` judges before new ones are opened, so agreement is
-    measurable from the first judgments and a study stopped early holds fully judged pairs), ties broken by the
-    annotator's own order. Gold pairs go to every annotator (they measure each
-    annotator's reliability) and are interleaved by the same own order.
+    A pair already assigned to the annotator and not judged comes first. Otherwise one new pair is assigned: a
+    non-gold pair held by fewer than ``overlap`` annotators, preferring pairs that already have the MOST holders
+    (pairs are completed to ``overlap`` judges before new ones are opened, so agreement is measurable from the
+    first judgments and a study stopped early holds fully judged pairs), ties broken by the annotator's own seeded
+    order. Gold pairs go to every annotator (they measure each annotator's reliability) and are interleaved by the
+    same own order. A holder is an annotator who judged the pair or was shown it less than ``lease`` ago
+    (``ASSIGNMENT_LEASE``): abandoned assignments are released. An annotator who returns after the lease keeps
+    their pair (its lease renewed) unless others have filled its overlap meanwhile; then it is dropped and another
+    is assigned.
     """
+    now = utcnow()
     with read_session(engine) as s:
         annotator_id = _annotator_id(s, annotator_name)
         study = _study(s, study_id)
         if study.status != "open":
             return None
         found = _unjudged_assigned(s, study_id, annotator_id)
-    if found is not None:
-        return found
+    if found is not None and not _is_stale(found[1], now, lease):
+        return found[0]
     name = normalise_name(annotator_name)
     with write_session(engine) as s:
         study = _study(s, study_id, lock=True)
         found = _unjudged_assigned(s, study_id, annotator_id)
         if found is not None:
-            return found
+            view = found[0]
+            mine = s.scalar(select(Assignment).where(Assignment.pair_id == view.pair_id,
+                                                     Assignment.annotator_id == annotator_id))
+            if not _is_stale(found[1], now, lease):
+                return view
+            is_gold = s.scalar(select(Pair.is_gold).where(Pair.id == view.pair_id))
+            others = _holders(s, study_id, now, lease, exclude_annotator=annotator_id).get(view.pair_id, 0)
+            if is_gold or others < study.overlap:
+                mine.created_at = now  # still needed: the lease starts again
+                return view
+            s.delete(mine)  # the others filled it while this annotator was away
+            s.flush()
         pairs = s.execute(select(Pair.id, Pair.is_gold, Pair.query_product_id, Pair.candidate_product_id)
                           .where(Pair.study_id == study_id)).all()
-        counts = dict(s.execute(select(Assignment.pair_id, func.count())
-                                .join(Pair, Pair.id == Assignment.pair_id)
-                                .where(Pair.study_id == study_id).group_by(Assignment.pair_id)).all())
-        mine = set(s.scalars(select(Assignment.pair_id).join(Pair, Pair.id == Assignment.pair_id)
-                             .where(Pair.study_id == study_id, Assignment.annotator_id == annotator_id)))
-        regular = [p for p in pairs if not p.is_gold and p.id not in mine and counts.get(p.id, 0) < study.overlap]
-        gold = [p for p in pairs if p.is_gold and p.id not in mine]
+        counts = _holders(s, study_id, now, lease)
+        mine_ids = set(s.scalars(select(Assignment.pair_id).join(Pair, Pair.id == Assignment.pair_id)
+                                 .where(Pair.study_id == study_id, Assignment.annotator_id == annotator_id)))
+        regular = [p for p in pairs if not p.is_gold and p.id not in mine_ids and counts.get(p.id, 0) < study.overlap]
+        gold = [p for p in pairs if p.is_gold and p.id not in mine_ids]
         if regular:
             most = max(counts.get(p.id, 0) for p in regular)
             regular = [p for p in regular if counts.get(p.id, 0) == most]
@@ -342,7 +381,7 @@ def next_pair(engine: Engine, study_id: int, annotator_name: str) -> PairView | 
         order = own_order(study, name, (p.id for p in pairs))
         chosen = min(tier, key=lambda p: order[p.id])
         stmt = dialect_insert(s, Assignment.__table__).values(pair_id=chosen.id, annotator_id=annotator_id,
-                                                              position=order[chosen.id], created_at=utcnow())
+                                                              position=order[chosen.id], created_at=now)
         s.execute(stmt.on_conflict_do_nothing(index_elements=["pair_id", "annotator_id"]))
         return PairView(chosen.id, study_id, chosen.query_product_id, chosen.candidate_product_id, order[chosen.id])
 
@@ -383,7 +422,8 @@ def get_judgment(engine: Engine, pair_id: int, annotator_name: str) -> JudgmentV
         return found[0] if found else None
 
 
-def progress(engine: Engine, study_id: int, annotator_name: str | None = None) -> Progress:
+def progress(engine: Engine, study_id: int, annotator_name: str | None = None,
+             lease: timedelta = ASSIGNMENT_LEASE) -> Progress:
     """Judgments done/needed. Study: non-gold pairs × overlap needed, each pair's judgments counted up to overlap.
     Annotator: judgments made (skips included) / those plus every pair still open to them."""
     with read_session(engine) as s:
@@ -397,8 +437,7 @@ def progress(engine: Engine, study_id: int, annotator_name: str | None = None) -
         if annotator_name is None:
             return Progress(0, 0, study_judged, study_total)
         aid = _annotator_id(s, annotator_name)
-        acount = dict(s.execute(select(Assignment.pair_id, func.count()).join(Pair, Pair.id == Assignment.pair_id)
-                                .where(Pair.study_id == study_id).group_by(Assignment.pair_id)).all())
+        acount = _holders(s, study_id, utcnow(), lease)
         mine = set(s.scalars(select(Assignment.pair_id).join(Pair, Pair.id == Assignment.pair_id)
                              .where(Pair.study_id == study_id, Assignment.annotator_id == aid)))
         judged = s.scalar(select(func.count()).select_from(Judgment).join(Pair, Pair.id == Judgment.pair_id)

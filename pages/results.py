@@ -19,8 +19,9 @@ if prec.empty or prec["judged"].sum() == 0:
 
 st.subheader("Precision per model")
 st.caption("Precision = compatible / judged (skips and gold pairs excluded; a pair several models returned counts "
-           "for each of them). Bars show 95% Wilson intervals. Paper (Table 7): Siamese 47.7%, Classification 50.6%, "
-           "Triplets 55.0%.")
+           "for each of them). Bars show 95% Wilson intervals on the effective sample size: judgments of the same pair "
+           "agree more than independent ones, so they count for less (design effect from the intraclass "
+           "correlation). Paper (Table 7): Siamese 47.7%, Classification 50.6%, Triplets 55.0%.")
 base = alt.Chart(prec).encode(x=alt.X("model:N", title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160)))
 chart = (base.mark_bar().encode(y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1]), title="precision"),
                                 tooltip=["model", "judged", "compatible", alt.Tooltip("precision:Q", format=".1%"),
@@ -29,7 +30,8 @@ chart = (base.mark_bar().encode(y=alt.Y("precision:Q", scale=alt.Scale(domain=[0
                                                                 y2="ci_high:Q"))
 st.altair_chart(chart.properties(height=300), width="stretch")
 st.dataframe(prec, hide_index=True, key="precision_table",
-             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "ci_low", "ci_high")})
+             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "ci_low", "ci_high")}
+             | {"effective_n": st.column_config.NumberColumn(format="%.1f", help="judged / design effect")})
 
 st.subheader("Precision per candidate category")
 cat_of = {pid: row["category"] for pid, row in loaders.product_lookup(ws).items()}

@@ -57,6 +57,32 @@ def _judge_all(engine, sid, who, label_of, modes_of=lambda p: [], comment_of=lam
                               comment_of(p))
 
 
+@pytest.mark.parametrize("values, clusters, deff, icc", [
+    ([1, 1, 0, 0, 1, 0], ["a", "a", "b", "b", "c", "c"], 1.5, 0.5),    # hand-computed one-way ANOVA ICC
+    ([1, 1, 0, 0], ["a", "a", "b", "b"], 2.0, 1.0),                    # perfect agreement: pairs count once
+    ([1, 0, 1, 0], ["a", "a", "b", "b"], 1.0, 0.0),                    # judges always split: ICC clipped to 0
+    ([1, 0, 1], ["a", "b", "c"], 1.0, 0.0),                            # one judgment per pair: no clustering
+    ([1, 1, 1, 1], ["a", "a", "b", "b"], 2.0, 1.0),                    # no variation seen: conservative
+    ([], [], 1.0, 0.0),
+])
+def test_design_effect_hand_cases(values, clusters, deff, icc):
+    assert stats.design_effect(values, clusters) == pytest.approx((deff, icc))
+
+
+def test_interval_widens_with_agreement_not_with_disagreement():
+    """Same 20 judgments, 10 compatible: when the two judges of each pair agree the interval is that of 10 pairs;
+    when they always split it is that of 20 independent judgments."""
+    agree = stats._precision_rows(pd.DataFrame({
+        "model": "m", "pair_id": [i // 2 for i in range(20)], "compatible": [i < 10 for i in range(20)]}),
+        ["model"], 0.05).iloc[0]
+    split = stats._precision_rows(pd.DataFrame({
+        "model": "m", "pair_id": [i // 2 for i in range(20)], "compatible": [i % 2 == 0 for i in range(20)]}),
+        ["model"], 0.05).iloc[0]
+    assert agree["precision"] == split["precision"] == 0.5
+    assert (agree["ci_low"], agree["ci_high"]) == pytest.approx(hand_wilson(5, 10))
+    assert (split["ci_low"], split["ci_high"]) == pytest.approx(hand_wilson(10, 20))
+
+
 def test_precision_counts_each_model_and_excludes_skips_and_gold(engine, study):
     # tiny study: per query a -> c0,c1,c2 ; b -> c1,c2,c3 ; gold g1-g2 (True), g3-g4 (False)
     def label(p):
@@ -79,7 +105,9 @@ def test_precision_counts_each_model_and_excludes_skips_and_gold(engine, study):
     # model b: c1 T, c2 F, c3 (q1 skipped, q2 F) -> observations: 2*(2+2) + 2*1 = 10, compatible 4
     assert table.loc["b", ["judged", "compatible", "pairs", "skipped"]].tolist() == [10, 4, 5, 2]
     assert table.loc["a", "precision"] == pytest.approx(8 / 12)
-    assert (table.loc["b", "ci_low"], table.loc["b", "ci_high"]) == pytest.approx(hand_wilson(4, 10))
+    # ann and bob agree on every pair: the second judgment of a pair adds nothing, so 10 judgments count as 5
+    assert table.loc["b", "effective_n"] == pytest.approx(5)
+    assert (table.loc["b", "ci_low"], table.loc["b", "ci_high"]) == pytest.approx(hand_wilson(2, 5))
 
     by_cat = stats.precision_by_model_category(engine, study, {"q1-c0": "Shoes", "q2-c0": "Shoes"})
     shoes = by_cat[(by_cat["model"] == "a") & (by_cat["category"] == "Shoes")].iloc[0]

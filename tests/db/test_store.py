@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from db import store
@@ -213,6 +213,52 @@ def test_next_pair_overlap_gold_and_own_order(engine, study):
         pr = store.progress(engine, study, n)
         assert pr.judged == pr.total == len(seqs[n])
     assert store.progress(engine, study).study_judged == store.progress(engine, study).study_total == 2 * len(regular)
+
+
+def _age_assignment(engine, pair_id: int, name: str, minutes: float) -> None:
+    from datetime import timedelta
+
+    from db.schema import Annotator, utcnow
+    with write_session(engine) as s:
+        aid = s.scalar(select(Annotator.id).where(Annotator.name == name))
+        a = s.scalar(select(Assignment).where(Assignment.pair_id == pair_id, Assignment.annotator_id == aid))
+        a.created_at = utcnow() - timedelta(minutes=minutes)
+
+
+def test_abandoned_assignment_is_released_after_the_lease(engine):
+    sid = create_study(engine, "one pair", ["q1"], ["a"], fake_recommend, k=1, overlap=1)
+    for n in ["ann", "bob", "cat"]:
+        store.get_or_create_annotator(engine, n)
+    p = store.next_pair(engine, sid, "ann")           # ann is shown the only pair, then walks away
+    assert store.next_pair(engine, sid, "bob") is None  # reserved for ann while the lease runs
+    assert store.progress(engine, sid, "bob").total == 0
+
+    _age_assignment(engine, p.pair_id, "ann", minutes=store.ASSIGNMENT_LEASE.total_seconds() / 60 + 1)
+    assert store.progress(engine, sid, "bob").total == 1  # released: open to others again
+    got = store.next_pair(engine, sid, "bob")
+    assert got is not None and got.pair_id == p.pair_id
+    store.submit_judgment(engine, sid, got.pair_id, "bob", True)
+
+    assert store.next_pair(engine, sid, "ann") is None  # ann comes back: bob filled it, her stale hold is dropped
+    with read_session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Judgment)) == 1
+        assert s.scalar(select(func.count()).select_from(Assignment)) == 1
+    assert store.progress(engine, sid).study_judged == store.progress(engine, sid).study_total == 1
+
+
+def test_returning_annotator_keeps_a_pair_nobody_took(engine):
+    sid = create_study(engine, "one pair", ["q1"], ["a"], fake_recommend, k=1, overlap=1)
+    for n in ["ann", "bob"]:
+        store.get_or_create_annotator(engine, n)
+    p = store.next_pair(engine, sid, "ann")
+    _age_assignment(engine, p.pair_id, "ann", minutes=store.ASSIGNMENT_LEASE.total_seconds() / 60 + 5)
+    assert store.next_pair(engine, sid, "ann").pair_id == p.pair_id  # back in time: she keeps it, lease renewed
+    assert store.next_pair(engine, sid, "bob") is None
+    # a judgment on a stale assignment still counts, and is never lost
+    _age_assignment(engine, p.pair_id, "ann", minutes=120)
+    store.submit_judgment(engine, sid, p.pair_id, "ann", False, ["colour_clash"])
+    assert store.next_pair(engine, sid, "bob") is None
+    assert store.get_judgment(engine, p.pair_id, "ann").failure_modes == ("colour_clash",)
 
 
 def test_own_order_is_seeded_and_differs_per_annotator(tmp_path):
