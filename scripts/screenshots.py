@@ -62,7 +62,8 @@ def main(out: Path) -> None:
                 page.goto(f"{url}/label"); idle()
                 box = page.get_by_placeholder("e.g. Ana")
                 box.fill(name)
-                box.press("Enter"); idle()
+                box.press("Enter")
+                page.get_by_text("You: 0 /").wait_for(timeout=60_000); idle()  # the sign-in rerun has rendered
                 page.locator("h1").first.click()  # focus out of the name box, then judge with the shortcuts
                 for i, key in enumerate(keys):
                     if key == "n":  # name a failure mode before "not compatible"
