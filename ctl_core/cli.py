@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--test-fraction", type=float, default=0.15)
 
-    tr = sub.add_parser("train", help="train one method over cached backbone features")
+    tr = sub.add_parser("train", help="train one method (over cached backbone features, or end-to-end)")
     tr.add_argument("--method", required=True, choices=METHODS)
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--batch-size", type=int, default=None)
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="heads: over cached features (CPU default); end-to-end: fine-tune the backbone too (GPU)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--backbone", default="efficientnet-lite0")
+    tr.add_argument("--chunk-size", type=int, default=None,
+                    help="end-to-end: images per forward/backward chunk, the loss still over the whole batch "
+                         "(gradient caching; default 32; 0 = the whole batch at once)")
 
     ev = sub.add_parser("evaluate", help="the Table-4 comparison of every trained model (R@K, FITB, category acc.)")
     ev.add_argument("--methods", nargs="+", choices=METHODS, default=None)
@@ -167,6 +170,8 @@ def _train(ws, args, progress):
     from ctl_core import training
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
                  if v is not None}
+    if args.chunk_size is not None:
+        overrides["chunk_size"] = args.chunk_size or None  # 0: the whole batch at once
     config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
     run = training.train(ws, config, backbone_name=args.backbone, progress=progress)
     print(f"trained {args.method}: {run}")

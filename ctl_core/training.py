@@ -50,6 +50,11 @@ class TrainConfig:
     ``batch_size`` counts items: a batch holds ``batch_size // items_per_outfit`` outfits (plus, for
     triplet-category, one extra same-category negative per category in the batch). One epoch visits every
     training outfit once. ``max_steps`` caps the steps per epoch (tests, smoke runs).
+
+    ``chunk_size`` (end-to-end only): images per backbone forward/backward. The loss still sees the whole batch —
+    embeddings are computed chunk by chunk without a graph, the loss's gradients with respect to them are cached,
+    then each chunk is run again with its graph and back-propagated (gradient caching, Gao et al. 2021) — so a
+    256-item batch of triplets fits in a few GB instead of tens. ``None`` runs the batch in one piece.
     """
 
     method: str = "triplet-category"
@@ -71,12 +76,16 @@ class TrainConfig:
     backbone_lr: float = 1e-4
     num_workers: int = 0
     max_steps: int | None = None
+    chunk_size: int | None = 32
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise TrainingError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.mode not in ("heads", "end-to-end"):
             raise TrainingError(f"mode must be 'heads' or 'end-to-end', got {self.mode!r}")
+        if self.chunk_size is not None and self.chunk_size < 4:
+            raise TrainingError(f"chunk_size must be >= 4 (batch norm needs several items per chunk) or None, got "
+                                f"{self.chunk_size}")
         if self.epochs < 1 or self.batch_size < 2 * self.items_per_outfit:
             raise TrainingError(f"need epochs >= 1 and batch_size >= 2 * items_per_outfit, got epochs={self.epochs}, "
                                 f"batch_size={self.batch_size}, items_per_outfit={self.items_per_outfit}")
@@ -198,14 +207,65 @@ def _optimizer(config: TrainConfig, params: list[dict]) -> torch.optim.Optimizer
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def forward_backward_in_chunks(model: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], inputs: torch.Tensor,
+                               loss_fn: Callable[..., torch.Tensor], chunk: int, device: torch.device,
+                               scale: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+                               autocast: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Gradient caching: ``loss_fn(*model(inputs))`` back-propagated with at most ``chunk`` inputs' activations alive.
+
+    The batch is cut into ceil(n / chunk) chunks of even size (with ``chunk >= 3`` none holds a single item, which
+    batch norm in training mode refuses).
+    Pass 1 runs ``model`` on each chunk without a graph and concatenates the outputs; the loss is computed on the
+    whole batch and back-propagated to those outputs only; pass 2 runs each chunk again with its graph and
+    back-propagates the cached output gradients into the parameters. Each chunk's RNG state is replayed, so dropout
+    draws the same masks in both passes. With ``chunk >= len(inputs)`` the parameter gradients equal one ordinary
+    backward pass. ``scale`` wraps the loss before backward (a GradScaler's ``scale``). Returns (loss, outputs),
+    both detached.
+    """
+    n_parts = -(-len(inputs) // chunk)
+    parts = inputs.tensor_split(n_parts)  # even sizes (differ by at most 1): no chunk of one item for batch norm
+    states, outs = [], []
+    with torch.no_grad():
+        for x in parts:
+            states.append(_rng_state(device))
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
+                outs.append(tuple(o.float() for o in model(x)))
+    cached = tuple(torch.cat(o).requires_grad_() for o in zip(*outs))
+    loss = loss_fn(*cached)
+    scale(loss).backward()
+    after = _rng_state(device)
+    grads = [g.grad.tensor_split(n_parts) if g.grad is not None else [None] * n_parts for g in cached]
+    for i, x in enumerate(parts):
+        _set_rng_state(states[i], device)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=autocast):
+            out = model(x)
+        pairs = [(o.float(), g[i]) for o, g in zip(out, grads) if g[i] is not None]
+        torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+    _set_rng_state(after, device)
+    return loss.detach(), tuple(c.detach() for c in cached)
+
+
 def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                 batches: Callable[[], Iterable[tuple[np.ndarray, Any]]], forward: Callable[[Any], torch.Tensor],
                 optimizer: torch.optim.Optimizer, device: torch.device,
                 progress: Progress | None, evaluate: Callable[[], dict[str, float]] | None,
-                train_modules: list[nn.Module]) -> pd.DataFrame:
+                train_modules: list[nn.Module], chunk: int | None = None, per_step: bool = False) -> pd.DataFrame:
     """The loop shared by heads-only and end-to-end training; returns the curves.
 
     ``batches()`` yields (item indices, input) per step for one epoch; ``forward(input)`` gives backbone features.
+    ``chunk``: run inputs through ``forward`` and the heads in chunks of this size with gradient caching
+    (``forward_backward_in_chunks``). ``per_step``: report progress after every step (slow end-to-end epochs),
+    not only after every epoch.
     """
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -222,27 +282,38 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                 break
             batch = np.asarray(batch)
             cats = torch.as_tensor(step.categories[batch], device=device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits, emb = heads(forward(inputs))
-            style = step.style_loss(emb.float(), batch)
-            cat_loss = F.cross_entropy(logits.float(), cats)
-            loss = style + config.category_weight * cat_loss
+            parts: dict[str, torch.Tensor] = {}
+
+            def loss_fn(logits: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+                parts["style"] = step.style_loss(emb.float(), batch)
+                parts["category"] = F.cross_entropy(logits.float(), cats)
+                return parts["style"] + config.category_weight * parts["category"]
+
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            if chunk is not None and len(batch) > chunk:
+                loss, (logits, _) = forward_backward_in_chunks(lambda x: heads(forward(x)), inputs, loss_fn, chunk,
+                                                               device, scale=scaler.scale, autocast=use_amp)
+            else:
+                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                    logits, emb = heads(forward(inputs))
+                loss = loss_fn(logits, emb)
+                scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             sums["loss"] += float(loss.detach())
-            sums["style_loss"] += float(style.detach())
-            sums["category_loss"] += float(cat_loss.detach())
+            sums["style_loss"] += float(parts["style"].detach())
+            sums["category_loss"] += float(parts["category"].detach())
             correct += int((logits.argmax(1) == cats).sum())
             seen += len(batch)
+            if per_step and progress is not None:
+                progress(f"{stage} epoch {epoch}/{config.epochs}", i + 1, steps)
         row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()},
                "category_acc": correct / max(seen, 1)}
         if evaluate is not None:
             row.update(evaluate())
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        if progress is not None:
+        if progress is not None and not per_step:
             progress(stage, epoch, config.epochs)
     return pd.DataFrame(rows)
 
@@ -371,7 +442,8 @@ def train_end_to_end(ws: Workspace, sources: list[tuple[str, tuple | None]], out
                                              pin_memory=device.type == "cuda")
         curves = _run_epochs(config, step, heads, lambda: ((idx.numpy(), x) for x, idx in loader),
                              lambda x: backbone.forward_features(x.to(device, non_blocking=True)),
-                             optimizer, device, progress, None, [heads, backbone])
+                             optimizer, device, progress, None, [heads, backbone], chunk=config.chunk_size,
+                             per_step=True)
     backbone.eval()
     return heads.cpu().eval(), curves
 

@@ -154,3 +154,18 @@ def test_scene_baseline_from_the_cli(demo_ws_copy, capsys):
         assert [r["distance"] for r in rows] == sorted(r["distance"] for r in rows)
         assert all(catalogue.loc[r["item_id"], "category"] == cat for r in rows)
         assert all(str(catalogue.loc[r["item_id"], "is_product_shot"]).lower() == "true" for r in rows)
+
+
+def test_end_to_end_training_in_chunks_from_the_cli(demo_ws_copy, capsys):
+    """`train --mode end-to-end --chunk-size` fine-tunes the backbone with gradient caching and records the chunk."""
+    ws = str(demo_ws_copy.root)
+    before = (demo_ws_copy.model_dir("triplet-category") / "heads.pt").read_bytes()
+    assert main(["--workspace", ws, "--quiet", "train", "--method", "triplet-category", "--mode", "end-to-end",
+                 "--backbone", "tiny-cnn", "--epochs", "1", "--batch-size", "16", "--chunk-size", "5",
+                 "--device", "cpu"]) == 0
+    run = demo_ws_copy.model_dir("triplet-category")
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["mode"] == "end-to-end" and config["train"]["chunk_size"] == 5
+    assert (run / "backbone.pt").is_file() and (run / "heads.pt").read_bytes() != before
+    assert main(["--workspace", ws, "--quiet", "train", "--method", "triplet-category", "--chunk-size", "-1"]) == 2
+    assert "chunk_size" in capsys.readouterr().err

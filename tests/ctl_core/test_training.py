@@ -15,7 +15,8 @@ from ctl_core.categories import CATEGORIES
 from ctl_core.config import METHODS, Workspace
 from ctl_core.heads import CTLHeads, HeadsConfig
 from ctl_core.schema import ITEM_COLUMNS, write_table
-from ctl_core.training import TrainConfig, TrainingError, _pair_accuracy, train, train_heads
+from ctl_core.training import (TrainConfig, TrainingError, _pair_accuracy, forward_backward_in_chunks, train,
+                               train_heads)
 
 
 def synthetic_outfits(n_outfits: int, themes: np.ndarray, cat_vecs: np.ndarray, rng: np.random.Generator,
@@ -172,8 +173,8 @@ def test_train_refuses_a_workspace_without_training_outfits(tmp_path):
         train(ws, TrainConfig(epochs=1))
 
 
-@pytest.mark.parametrize("mode", ["heads", "end-to-end"])
-def test_train_with_tiny_cnn(tmp_path, mode):
+@pytest.mark.parametrize("mode, chunk", [("heads", None), ("end-to-end", None), ("end-to-end", 4)])
+def test_train_with_tiny_cnn(tmp_path, mode, chunk):
     """Real backbone/features/model modules, random tiny CNN: heads on cached features, or 1 fine-tuning step."""
     bb = pytest.importorskip("ctl_core.backbone")
     pytest.importorskip("ctl_core.features")
@@ -185,7 +186,7 @@ def test_train_with_tiny_cnn(tmp_path, mode):
     torch.set_num_threads(1)
     ws = _items_workspace(tmp_path, with_images=True)
     config = TrainConfig(method="triplet-category", epochs=1, batch_size=8, items_per_outfit=2, mode=mode,
-                         max_steps=1, device="cpu")
+                         max_steps=1, device="cpu", chunk_size=chunk)
     run = train(ws, config, backbone_name="tiny-cnn")
     assert (run / "heads.pt").is_file() and (run / "curves.csv").is_file()
     assert (run / "backbone.pt").is_file() == (mode == "end-to-end")
@@ -204,3 +205,71 @@ def test_pair_accuracy_perfect_and_inverted():
     assert _pair_accuracy(emb, outfits, cats) == 1.0
     # embeddings that encode only the category: a mate (other category) is never strictly closer
     assert _pair_accuracy(np.eye(3)[cats], outfits, cats) == 0.0
+
+
+# -- gradient caching (end-to-end in chunks) -------------------------------------------------------------------------
+
+def _batch_loss(emb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Couples every item with every other (like a mined triplet loss): chunked backward must see the whole batch."""
+    d = torch.cdist(emb, emb)
+    return (d.triu(1) ** 2).mean() - d[0].sum() + logits.logsumexp(1).mean()
+
+
+def _grads(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4, 10, 64])
+def test_chunked_backward_equals_one_backward(chunk):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8))
+    model = lambda x: (net(x)[:, :5], net(x)[:, 5:])  # noqa: E731  (two outputs, like the heads)
+    x = torch.randn(10, 6)
+    loss = _batch_loss(*model(x))
+    loss.backward()
+    want = _grads(net)
+    net.zero_grad()
+    got_loss, outs = forward_backward_in_chunks(model, x, _batch_loss, chunk, torch.device("cpu"))
+    assert float(got_loss) == pytest.approx(float(loss.detach()), rel=1e-6)
+    assert [o.shape for o in outs] == [(10, 5), (10, 3)]
+    for g, w in zip(_grads(net), want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_chunked_backward_replays_dropout_masks():
+    """With dropout, the second pass must draw the first pass's masks: the gradients then equal those of keeping
+    every chunk's graph (same RNG stream), and differ from them when the replay is defeated."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(32, 8))
+    model = lambda x: (net(x)[:, :5], net(x)[:, 5:])  # noqa: E731
+    x = torch.randn(12, 6)
+
+    def reference():
+        torch.manual_seed(1)
+        outs = [model(c) for c in x.tensor_split(3)]
+        _batch_loss(*(torch.cat(o) for o in zip(*outs))).backward()
+        g = _grads(net)
+        net.zero_grad()
+        return g
+
+    want = reference()
+    torch.manual_seed(1)
+    forward_backward_in_chunks(model, x, _batch_loss, 4, torch.device("cpu"))
+    for g, w in zip(_grads(net), want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    net.zero_grad()
+
+    import ctl_core.training as training
+    real = training._set_rng_state
+    try:
+        training._set_rng_state = lambda state, device: None  # no replay: fresh masks in pass 2
+        torch.manual_seed(1)
+        forward_backward_in_chunks(model, x, _batch_loss, 4, torch.device("cpu"))
+    finally:
+        training._set_rng_state = real
+    assert any(not torch.allclose(g, w) for g, w in zip(_grads(net), want))
+
+
+def test_chunk_size_validated():
+    with pytest.raises(TrainingError, match="chunk_size"):
+        TrainConfig(chunk_size=3)
