@@ -4,7 +4,8 @@ inter-annotator agreement, annotator reliability on gold pairs, the offline Tabl
 Counting rule used throughout: a judgment of a pair counts once for every model that produced the pair
 (``pair_sources``); gold pairs never count towards a model; skipped judgments (``compatible`` NULL) are not
 observations. With overlap 2 every judgment is one observation, so a pair judged by two annotators contributes
-two (correlated) observations; the Wilson interval treats them as independent and is therefore slightly narrow.
+two (correlated) observations; the Wilson interval is therefore taken on the effective sample size (judged / the
+design effect of those pairs, ``design_effect``), not on the raw count.
 """
 from __future__ import annotations
 
@@ -54,18 +55,17 @@ def design_effect(values: Sequence[float], clusters: Sequence[Any]) -> tuple[flo
     n = len(df)
     if n == 0:
         return 1.0, 0.0
-    sizes = df.groupby("c")["y"].size()
+    by_cluster = df.groupby("c")["y"]
+    sizes, cluster_means = by_cluster.size(), by_cluster.mean()
     g = len(sizes)
     if g == n:
         return 1.0, 0.0
-    means = df.groupby("c")["y"].transform("mean")
-    grand = df["y"].mean()
-    ssw = float(((df["y"] - means) ** 2).sum())
+    ssw = float(((df["y"] - df["c"].map(cluster_means)) ** 2).sum())
     msw = ssw / (n - g)
     if g < 2:
         icc = 1.0 if ssw == 0 else 0.0
     else:
-        msb = float((sizes * (df.groupby("c")["y"].mean() - grand) ** 2).sum()) / (g - 1)
+        msb = float((sizes * (cluster_means - df["y"].mean()) ** 2).sum()) / (g - 1)
         m0 = (n - float((sizes ** 2).sum()) / n) / (g - 1)
         denom = msb + (m0 - 1) * msw
         icc = 1.0 if denom <= 0 else min(1.0, max(0.0, (msb - msw) / denom))

@@ -354,10 +354,10 @@ def next_pair(engine: Engine, study_id: int, annotator_name: str,
         found = _unjudged_assigned(s, study_id, annotator_id)
         if found is not None:
             view = found[0]
-            mine = s.scalar(select(Assignment).where(Assignment.pair_id == view.pair_id,
-                                                     Assignment.annotator_id == annotator_id))
             if not _is_stale(found[1], now, lease):
                 return view
+            mine = s.scalar(select(Assignment).where(Assignment.pair_id == view.pair_id,
+                                                     Assignment.annotator_id == annotator_id))
             is_gold = s.scalar(select(Pair.is_gold).where(Pair.id == view.pair_id))
             others = _holders(s, study_id, now, lease, exclude_annotator=annotator_id).get(view.pair_id, 0)
             if is_gold or others < study.overlap:

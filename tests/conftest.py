@@ -15,6 +15,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 TINY_SIZE = 60
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers the tests start)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def demo_ws(tmp_path_factory) -> "Workspace":
     """A complete tiny workspace: universe → dataset → features → 5 models → evaluation → indices.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from db.schema import Base, Judgment
 from db.session import init_db, make_engine, read_session
 from db.store import JudgmentError
 from db.studies import create_study
+from tests.conftest import free_port
 from tests.db.conftest import fake_recommend, row_counts
 
 
@@ -58,9 +58,7 @@ def pg_url():
     data = os.path.join(root, "data")
     if run_as:
         shutil.chown(root, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     _run(run_as + [f"{bindir}/initdb", "-D", data, "-U", "ctl", "--auth=trust", "-E", "UTF8"])
     _run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
