@@ -20,6 +20,7 @@ app: setup
 
 test:
 	@bash scripts/setup.sh --test-deps
+	.venv/bin/ruff check .
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests
 
 bench: setup

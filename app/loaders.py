@@ -5,9 +5,17 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+import torch
 
+from app.nav import page
 from ctl_core.config import METHODS, Workspace
-from ctl_core.pipeline import DemoStatus, demo_status
+from ctl_core.data.tables import read_catalogue
+from ctl_core.model.device import pick_device
+from ctl_core.scene import SceneRecommender
+from ctl_core.serving.recommender import Recommender
+from ctl_core.workflows.demo import DemoStatus, demo_status
+from db.session import init_db, make_engine
+from db.studies import list_studies
 
 PROJECT_ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -31,7 +39,7 @@ def status(ws: Workspace) -> DemoStatus:
 
 def served_methods(ws: Workspace) -> list[str]:
     """Methods with a trained model and built indices, in the canonical order."""
-    return [m for m in METHODS if (ws.index_dir(m) / "manifest.json").exists()]
+    return [m for m in METHODS if ws.manifest_path(m).exists()]
 
 
 def method_label(m: str) -> str:
@@ -41,29 +49,29 @@ def method_label(m: str) -> str:
 @st.cache_resource(show_spinner="Loading the model and its indices…")
 def get_recommender(root: str, method: str, stamp: float):
     """One Recommender per (workspace, method); ``stamp`` (manifest mtime) reloads it after a rebuild."""
-    from ctl_core.recommender import Recommender
     return Recommender(Workspace.at(root), method)
 
 
 def recommender(ws: Workspace, method: str):
-    manifest = ws.index_dir(method) / "manifest.json"
-    return get_recommender(str(ws.root), method, manifest.stat().st_mtime)
+    return get_recommender(str(ws.root), method, ws.manifest_path(method).stat().st_mtime)
 
 
 @st.cache_resource(show_spinner="Loading the scene-based model…")
 def get_scene_recommender(root: str, stamp: float):
     """The scene-based recommender (Kang et al. 2018) of a workspace; ``stamp`` reloads it after retraining."""
-    from ctl_core.scene import SceneRecommender
     return SceneRecommender(Workspace.at(root))
 
 
 def scene_weights(ws: Workspace) -> Path:
-    return ws.model_dir("scene-based") / "scene.pt"
+    return ws.scene_weights_path
+
+
+def scene_recommender(ws: Workspace):
+    return get_scene_recommender(str(ws.root), scene_weights(ws).stat().st_mtime)
 
 
 @st.cache_resource
 def get_engine(url: str):
-    from db.session import init_db, make_engine
     engine = make_engine(url)
     init_db(engine)
     return engine
@@ -75,7 +83,6 @@ def engine(ws: Workspace):
 
 @st.cache_data(show_spinner=False)
 def load_catalogue(path: str, mtime: float) -> pd.DataFrame:
-    from ctl_core.schema import read_catalogue
     return read_catalogue(Path(path))
 
 
@@ -83,21 +90,9 @@ def catalogue(ws: Workspace) -> pd.DataFrame:
     return load_catalogue(str(ws.catalogue_csv), ws.catalogue_csv.stat().st_mtime)
 
 
-@st.cache_data(show_spinner=False)
-def load_predictions(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"product_id": str})
-
-
-def predictions(ws: Workspace, method: str) -> pd.DataFrame | None:
-    p = ws.catalogue_dir(method) / "predictions.csv"
-    return load_predictions(str(p), p.stat().st_mtime) if p.exists() else None
-
-
 def device_label() -> str:
-    from ctl_core.model import pick_device
     d = pick_device("auto")
     if d.type == "cuda":
-        import torch
         return f"GPU ({torch.cuda.get_device_name(d)})"
     return "CPU"
 
@@ -121,7 +116,6 @@ def require_demo(ws: Workspace) -> DemoStatus:
         st.warning("Nothing to serve yet: the demo data, models or indices are missing. Open **Home** to build "
                    "them (a few minutes), or run `make run` / `python -m ctl_core demo` in a terminal.",
                    icon=":material/construction:")
-        from app.nav import page
         st.page_link(page("home"), label="Go to Home")
         st.stop()
     return s
@@ -129,10 +123,8 @@ def require_demo(ws: Workspace) -> DemoStatus:
 
 def study_picker(eng, key: str = "study"):
     """A study selector (newest first); stops the page with a pointer to Studies when there is none."""
-    from db.studies import list_studies
     studies = list_studies(eng)
     if not studies:
-        from app.nav import page
         st.info("No study yet. Create one on the Studies page (or `python -m ctl_core study create --name NAME`).")
         st.page_link(page("studies"), label="Go to Studies")
         st.stop()

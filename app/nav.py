@@ -11,6 +11,7 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 _SPEC = {  # key: (file, title, icon, url_path, section)
     "home": ("home.py", "Home", ":material/home:", "home", "Demo"),
     "ctl": ("complete_the_look.py", "Complete the Look", ":material/checkroom:", "complete-the-look", "Demo"),
+    "scene": ("shop_a_scene.py", "Shop a scene", ":material/photo_camera:", "shop-a-scene", "Demo"),
     "models": ("models.py", "Models", ":material/analytics:", "models", "Demo"),
     "studies": ("studies.py", "Studies", ":material/assignment:", "studies", "Human evaluation"),
     "label": ("label.py", "Label pairs", ":material/thumbs_up_down:", "label", "Human evaluation"),

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ctl_core.config import METHODS, Workspace, default_workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
 
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mode", choices=["heads", "end-to-end"], default="heads",
                     help="heads: over cached features (CPU default); end-to-end: fine-tune the backbone too (GPU)")
     tr.add_argument("--device", default="auto")
-    tr.add_argument("--backbone", default="efficientnet-lite0")
+    tr.add_argument("--backbone", default=DEFAULT_BACKBONE)
     tr.add_argument("--chunk-size", type=int, default=None,
                     help="end-to-end: images per forward/backward chunk, the loss still over the whole batch "
                          "(gradient caching; default 32; 0 = the whole batch at once)")
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     snt.add_argument("--epochs", type=int, default=15)
     snt.add_argument("--max-scenes", type=int, default=4000, help="training scenes (each ~125 KB of cache)")
     snt.add_argument("--seed", type=int, default=0)
-    snt.add_argument("--backbone", default="efficientnet-lite0")
+    snt.add_argument("--backbone", default=DEFAULT_BACKBONE)
     snt.add_argument("--device", default="auto")
     snsub.add_parser("evaluate", help="FITB and R@K of the scene model and its global-only/untrained baselines")
     snr = snsub.add_parser("recommend", help="products that complete a scene image (collage or outfit photo)")
@@ -117,9 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("serve", help="1M-item serving latency vs exact search")
     bs.add_argument("--n-items", type=int, default=1_000_000)
     bs.add_argument("--n-queries", type=int, default=1000)
+    bs.add_argument("--k", type=int, default=10)
+    bs.add_argument("--hnsw-threshold", type=int, default=20_000, help="categories this large get HNSW")
+    bs.add_argument("--ef-search", type=int, default=64)
+    bs.add_argument("--no-upload", action="store_true", help="skip the upload (featurize + serve) timing")
     bf = bsub.add_parser("featurize", help="featurizing throughput vs the bare backbone")
     bf.add_argument("--n-images", type=int, default=256)
     bf.add_argument("--batch-size", type=int, default=32)
+    bf.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    bf.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
+    bf.add_argument("--repeats", type=int, default=2)
+    bf.add_argument("--compile", action="store_true", help="torch.compile the backbone first")
     return p
 
 
@@ -140,14 +148,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(ws, args, progress):
-    from ctl_core.pipeline import DemoConfig, build_demo
+    from ctl_core.workflows.demo import DemoConfig, build_demo
     status = build_demo(ws, DemoConfig(size=args.size, seed=args.seed, methods=tuple(args.methods), force=args.force,
                                        evaluate=not args.no_evaluate, export=args.export), progress=progress)
     print(f"demo workspace ready at {ws.root}" if status.ready else f"demo incomplete: {status}")
 
 
 def _import(ws, args, progress):
-    from ctl_core import importers
+    from ctl_core.data import importers
     if args.source == "ctl-tsv":
         report = importers.import_ctl_tsv(ws, args.tsv if len(args.tsv) > 1 else args.tsv[0], args.images,
                                          fitb=args.fitb, progress=progress)
@@ -161,13 +169,13 @@ def _import(ws, args, progress):
 
 
 def _dataset(ws, args, progress):
-    from ctl_core.dataset import CleanupConfig, build_dataset
+    from ctl_core.data.dataset import CleanupConfig, build_dataset
     print(build_dataset(ws, CleanupConfig(seed=args.seed, test_fraction=args.test_fraction), progress=progress))
 
 
 def _train(ws, args, progress):
-    from ctl_core.training import TrainConfig
-    from ctl_core import training
+    from ctl_core.training import train as training
+    from ctl_core.training.train import TrainConfig
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
                  if v is not None}
     if args.chunk_size is not None:
@@ -179,27 +187,27 @@ def _train(ws, args, progress):
 
 def _evaluate(ws, args, progress):
     from ctl_core import evaluation
-    from ctl_core.pipeline import _store_offline_metrics
+    from ctl_core.workflows.demo import store_offline_metrics
     table = evaluation.evaluate_all(ws, args.methods, evaluation.EvalConfig(seed=args.seed), progress=progress)
     print(evaluation.format_table(table))
-    _store_offline_metrics(ws, table)
+    store_offline_metrics(ws, table)
     print(f"written: {ws.eval_dir / 'table.csv'}")
 
 
 def _index(ws, args, progress):
-    from ctl_core import catalogue, index
+    from ctl_core.serving import catalogue, index
     catalogue.infer_catalogue(ws, args.model, device=args.device, progress=progress)
     manifest = index.build_indices(ws, args.model, progress=progress)
     print(json.dumps({k: v for k, v in manifest.items() if k != "categories"}, indent=2, default=str))
 
 
 def _export(ws, args, progress):
-    from ctl_core.export import export_model
+    from ctl_core.model.export import export_model
     print(f"exported: {export_model(ws, args.model)}")
 
 
 def _recommend(ws, args, progress):
-    from ctl_core.recommender import BlendConfig, Recommender
+    from ctl_core.serving.recommender import BlendConfig, Recommender
     rec = Recommender(ws, args.model, device=args.device)
     blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity)
     out = rec.recommend(item_id=args.item, image=args.image, k=args.k, max_categories=args.max_categories, blend=blend)
@@ -220,7 +228,8 @@ def _recommend(ws, args, progress):
 
 
 def _study(ws, args, progress):
-    from db import runner, session, studies
+    from ctl_core.workflows import study as study_flow
+    from db import session, studies
     engine = session.make_engine(ws.db_url)
     session.init_db(engine)
     if args.study_command == "list":
@@ -229,12 +238,12 @@ def _study(ws, args, progress):
         return
     if args.study_command == "export":
         from db.stats import export_csv
-        for p in export_csv(engine, runner.resolve_study(engine, args.study), args.out):
+        for p in export_csv(engine, study_flow.resolve_study(engine, args.study), args.out):
             print(f"written: {p}")
         return
-    study_id = runner.create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n, k=args.k,
-                                                  overlap=args.overlap, n_gold=args.gold, seed=args.seed,
-                                                  progress=progress)
+    study_id = study_flow.create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n,
+                                                      k=args.k, overlap=args.overlap, n_gold=args.gold,
+                                                      seed=args.seed, progress=progress)
     print(f"created study {args.name!r} (id {study_id})")
 
 
@@ -259,11 +268,14 @@ def _scene(ws, args, progress):
 
 def _bench(ws, args, progress):
     if args.bench_command == "serve":
-        from ctl_core.bench_serve import run_serve_bench
-        res = run_serve_bench(n_items=args.n_items, n_queries=args.n_queries)
+        from ctl_core.bench.serve import run_serve_bench
+        res = run_serve_bench(n_items=args.n_items, n_queries=args.n_queries, k=args.k,
+                              hnsw_threshold=args.hnsw_threshold, ef_search=args.ef_search, upload=not args.no_upload,
+                              progress=progress)
     else:
-        from ctl_core.bench_featurize import run_featurize_bench
-        res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size)
+        from ctl_core.bench.featurize import run_featurize_bench
+        res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size, backbone=args.backbone,
+                                  compile=args.compile, num_workers=args.workers, repeats=args.repeats)
     print(json.dumps(res, indent=2, default=str))
 
 

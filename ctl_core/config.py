@@ -16,6 +16,25 @@ DEFAULT_WORKSPACE = PROJECT_ROOT / "workspace"
 METHODS: tuple[str, ...] = (
     "classification", "siamese-16to1", "siamese-1to1", "triplet-random", "triplet-category",
 )
+DEFAULT_BACKBONE = "efficientnet-lite0"
+SCENE_METHOD = "scene-based"
+
+# File names inside the workspace: these constants are their only spelling; everyone else asks ``Workspace``.
+HEADS_FILE = "heads.pt"
+BACKBONE_FILE = "backbone.pt"
+RUN_CONFIG_FILE = "config.json"
+CURVES_FILE = "curves.csv"
+METRICS_FILE = "metrics.json"
+EXPORT_FILE = "model.ts"
+FEATURES_FILE = "features.npy"
+FEATURE_KEYS_FILE = "keys.csv"
+PREDICTIONS_FILE = "predictions.csv"
+EMBEDDINGS_FILE = "embeddings.npy"
+INFERENCE_META_FILE = "meta.json"
+MANIFEST_FILE = "manifest.json"
+TABLE_CSV_FILE = "table.csv"
+TABLE_JSON_FILE = "table.json"
+SCENE_WEIGHTS_FILE = "scene.pt"  # not heads.pt: the scene-based run is not a CTLHeads run
 
 
 def default_workspace() -> Path:
@@ -29,7 +48,7 @@ class Workspace:
 
     Layout (every stage reads and writes only its own part):
       universe/            demo generator output: products/*.png, collages/*.jpg, scenes/*.jpg
-      data/catalogue.csv   products a user can query and be served (see ctl_core.schema)
+      data/catalogue.csv   products a user can query and be served (see ctl_core.data.tables)
       data/raw_boxes.csv   collage boxes before cleanup (one row per box)
       data/items.csv       cleaned outfit items with split (one row per item occurrence)
       data/*_report.json   cleanup / import reports
@@ -75,8 +94,53 @@ class Workspace:
     def features_dir(self, backbone: str) -> Path:
         return self.root / "features" / backbone
 
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
     def model_dir(self, method: str) -> Path:
-        return self.root / "models" / method
+        return self.models_dir / method
+
+    def trained_methods(self) -> list[str]:
+        """Run folders holding a trained CTL model (heads.pt): the paper's methods first, then others by name."""
+        found = sorted(p.parent.name for p in self.models_dir.glob(f"*/{HEADS_FILE}"))
+        return [m for m in METHODS if m in found] + [m for m in found if m not in METHODS]
+
+    def heads_path(self, method: str) -> Path:
+        return self.model_dir(method) / HEADS_FILE
+
+    def run_config_path(self, method: str) -> Path:
+        return self.model_dir(method) / RUN_CONFIG_FILE
+
+    def metrics_path(self, method: str) -> Path:
+        return self.model_dir(method) / METRICS_FILE
+
+    @property
+    def scene_weights_path(self) -> Path:
+        return self.model_dir(SCENE_METHOD) / SCENE_WEIGHTS_FILE
+
+    def export_path(self, method: str) -> Path:
+        return self.model_dir(method) / EXPORT_FILE
+
+    def features_npy(self, backbone: str) -> Path:
+        return self.features_dir(backbone) / FEATURES_FILE
+
+    def predictions_csv(self, method: str) -> Path:
+        return self.catalogue_dir(method) / PREDICTIONS_FILE
+
+    def embeddings_npy(self, method: str) -> Path:
+        return self.catalogue_dir(method) / EMBEDDINGS_FILE
+
+    def manifest_path(self, method: str) -> Path:
+        return self.index_dir(method) / MANIFEST_FILE
+
+    @property
+    def eval_table_csv(self) -> Path:
+        return self.eval_dir / TABLE_CSV_FILE
+
+    @property
+    def eval_table_json(self) -> Path:
+        return self.eval_dir / TABLE_JSON_FILE
 
     def catalogue_dir(self, method: str) -> Path:
         return self.root / "catalogue" / method

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -95,6 +96,35 @@ def crop_box(img: Image.Image, box: tuple[int, int, int, int] | None) -> Image.I
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise ImageError(f"box {box} lies outside the {img.width}x{img.height} image")
     return img.crop((x0, y0, x1, y1))
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes (any units, same for both)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 sRGB -> (N, 3) CIE Lab (D65)."""
+    c = rgb.astype(np.float64) / 255.0
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124564, 0.3575761, 0.1804375],
+                  [0.2126729, 0.7151522, 0.0721750],
+                  [0.0193339, 0.1191920, 0.9503041]])
+    xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+PRODUCT_SHOT_THRESHOLD = 0.5
+"""A product-shot score at or above this counts as a product shot (query understanding, indices, studies)."""
 
 
 def product_shot_score(img: Image.Image) -> float:

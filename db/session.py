@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from ctl_core.config import Workspace
 from db.schema import DEFAULT_FAILURE_MODES, Base, FailureMode
 
 BUSY_TIMEOUT_S = 30.0
@@ -27,7 +28,6 @@ _READ_ONLY = "ctl_read_only"
 def make_engine(url: str | None = None, *, echo: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """Engine for ``url`` (default: the workspace setting). SQLite: WAL, busy_timeout, foreign keys, BEGIN IMMEDIATE."""
     if url is None:
-        from ctl_core.config import Workspace
         url = Workspace.at().db_url
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
@@ -38,7 +38,7 @@ def make_engine(url: str | None = None, *, echo: bool = False, busy_timeout_s: f
     engine = create_engine(u, echo=echo, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, connection_record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, connection_record):
         # Disable the sqlite3 driver's own BEGIN handling entirely; the "begin" hook below emits ours.
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
@@ -52,7 +52,7 @@ def make_engine(url: str | None = None, *, echo: bool = False, busy_timeout_s: f
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn):
         if conn.get_execution_options().get(_READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:

@@ -21,8 +21,18 @@ from sqlalchemy import Engine, select
 from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from db.schema import (Annotator, FailureMode, Judgment, OfflineMetric, Pair, PairSource, Study,
-                       judgment_failure_modes, utcnow)
+from ctl_core.io import atomic_path
+from db.schema import (
+    Annotator,
+    FailureMode,
+    Judgment,
+    OfflineMetric,
+    Pair,
+    PairSource,
+    Study,
+    judgment_failure_modes,
+    utcnow,
+)
 from db.session import read_session, write_session
 from db.store import StoreError, dialect_insert
 
@@ -342,9 +352,8 @@ def load_offline_metrics(engine: Engine, wide: bool = False) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- export
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
 def export_csv(engine: Engine, study_id: int, out_dir: str | Path) -> list[Path]:

@@ -17,10 +17,19 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from db.schema import (MAX_COMMENT_LEN, MAX_NAME_LEN, Annotator, Assignment, FailureMode, Judgment, Pair, Study,
-                       judgment_failure_modes, utcnow)
+from db.schema import (
+    MAX_COMMENT_LEN,
+    MAX_NAME_LEN,
+    Annotator,
+    Assignment,
+    FailureMode,
+    Judgment,
+    Pair,
+    Study,
+    judgment_failure_modes,
+    utcnow,
+)
 from db.session import read_session, write_session
-
 
 ASSIGNMENT_LEASE = timedelta(minutes=30)
 """How long a shown but unjudged pair stays reserved for its annotator. After that it no longer counts toward the
@@ -77,7 +86,7 @@ class JudgmentView:
 
 @dataclass(frozen=True)
 class Progress:
-    """``judged``/``total`` for one annotator (0/0 without one) and for the study (judgments needed = pairs × overlap)."""
+    """``judged``/``total`` for one annotator (0/0 without one) and for the study (needed = pairs × overlap)."""
     judged: int
     total: int
     study_judged: int
@@ -94,7 +103,7 @@ class Progress:
 
 # ----------------------------------------------------------------------------------------------- helpers
 
-def dialect_insert(engine_or_session: Engine | Session, table: Any):  # noqa: ANN201
+def dialect_insert(engine_or_session: Engine | Session, table: Any):
     """``insert(table)`` of the engine's dialect, which has ``on_conflict_do_update/do_nothing``."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     name = bind.dialect.name

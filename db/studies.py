@@ -15,7 +15,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
 
-from ctl_core.categories import CATEGORIES, slots_compatible
+from ctl_core.data.categories import CATEGORIES, slots_compatible
+from ctl_core.images import PRODUCT_SHOT_THRESHOLD
 from db.schema import Judgment, Pair, PairSource, Study, StudyQuery, utcnow
 from db.session import read_session, write_session
 from db.store import StoreError
@@ -165,7 +166,8 @@ def _truthy(v: object) -> bool | None:
 
 
 def sample_queries(catalogue_df: pd.DataFrame, n: int = 120, seed: int = 0,
-                   min_product_shot_score: float | None = 0.5, category_column: str = "category") -> list[str]:
+                   min_product_shot_score: float | None = PRODUCT_SHOT_THRESHOLD,
+                   category_column: str = "category") -> list[str]:
     """``n`` product ids of product-shot quality, stratified across categories (proportional, each present
     category gets at least one while ``n`` allows). A product counts as a product shot when its
     ``product_shot_score`` column (if present and ``min_product_shot_score`` is set) is at least the threshold,
@@ -222,7 +224,7 @@ def make_gold_pairs(items_df: pd.DataFrame, catalogue_df: pd.DataFrame,
                     seed: int = 0) -> list[tuple[str, str, bool]]:
     """Gold pairs with known answers: positives are outfit-mates (two catalogue products in one outfit of
     items.csv, in categories that can be worn together); negatives pair products of clashing themes (e.g.
-    ``ctl_core.universe.CLASHING_THEMES``) in wearable-together categories that never share an outfit."""
+    ``ctl_core.data.universe.CLASHING_THEMES``) in wearable-together categories that never share an outfit."""
     rng = random.Random(f"gold:{seed}")
     cat = dict(zip(catalogue_df["product_id"].astype(str), catalogue_df["category"].astype(str)))
 

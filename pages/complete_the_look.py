@@ -1,9 +1,11 @@
 """Complete the Look: choose or upload a product, see the query understanding and the complementary items."""
 import streamlit as st
+from PIL import Image
 
 from app import loaders, widgets
-from ctl_core.categories import CATEGORIES
+from ctl_core.data.categories import CATEGORIES
 from ctl_core.images import MAX_UPLOAD_BYTES, ImageError, load_image
+from ctl_core.serving.recommender import BlendConfig
 
 ws = loaders.workspace()
 loaders.require_demo(ws)
@@ -33,39 +35,10 @@ with st.sidebar:
                           help="Re-ranks so results are less alike each other (0 = off).")
 
 sources = ["Browse the catalogue", "Search by id", "Upload an image"]
-if loaders.scene_weights(ws).exists():
-    sources.append("Shop a scene")
 source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source")
 
-if source == "Shop a scene":  # the scene-based baseline: a whole outfit picture in, products out
-    st.caption("Scene-based Complete the Look (Kang et al. 2018, the paper's baseline): upload a collage or outfit "
-               "picture; every product shot is ranked by the scene model's hybrid (global + attention-weighted "
-               "local) distance.")
-    up = st.file_uploader("Scene image (JPEG, PNG or WebP)", type=["jpg", "jpeg", "png", "webp"], key="scene_upload",
-                          max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
-    if up is None:
-        st.info("Upload a scene to see the products that go with it.")
-        st.stop()
-    try:
-        scene_img = load_image(up.getvalue(), name=up.name)
-    except ImageError as e:
-        st.error(f"This file cannot be used: {e}")
-        st.stop()
-    weights = loaders.scene_weights(ws)
-    found = loaders.get_scene_recommender(str(ws.root), weights.stat().st_mtime).recommend(scene_img, k=k)
-    st.session_state["last_scene_recommendation"] = found
-    left, right = st.columns([1, 3])
-    left.image(scene_img, caption="Scene", width="stretch")
-    with right:
-        st.caption("Per-stage timings")
-        widgets.timings(found["timings_ms"])
-    for cat, results in list(found["per_category"].items())[:max_categories]:
-        st.markdown(f"##### {cat}")
-        widgets.result_grid(ws, results, columns=6, key=f"scene_{cat}")
-    st.stop()
-
 query_item: str | None = st.session_state.get("query_item")
-query_image: bytes | None = None
+query_image: Image.Image | None = None  # an upload, decoded once here and handed to the library as is
 if source == "Browse the catalogue":
     with st.expander("Choose a product from the catalogue", expanded=query_item is None):
         c1, c2 = st.columns([2, 1])
@@ -104,11 +77,10 @@ else:
         st.error(f"{up.name}: the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
         st.stop()
     try:
-        load_image(data, name=up.name)
+        query_image, query_item = load_image(data, name=up.name), None
     except ImageError as e:
         st.error(f"This file cannot be used: {e}")
         st.stop()
-    query_image, query_item = data, None
 
 if query_item is None and query_image is None:
     st.info("Pick a product above (or search by id, or upload an image) to complete its look.")
@@ -117,7 +89,6 @@ if query_item is None and query_image is None:
 
 # ---- one call into the library per method -------------------------------------------------------------
 def run(m: str) -> dict | None:
-    from ctl_core.recommender import BlendConfig
     try:
         rec = loaders.recommender(ws, m).recommend(
             item_id=query_item, image=query_image, k=max(10, k), max_categories=max_categories,

@@ -27,7 +27,7 @@ if not s.ready:
             "models and their indices here (about 5 minutes on a 2-core CPU), or run `make run` in a terminal.",
             icon=":material/construction:")
     if st.button("Build the demo now", type="primary", key="build_demo"):
-        from ctl_core.pipeline import DemoConfig, build_demo
+        from ctl_core.workflows.demo import DemoConfig, build_demo
         bar = st.progress(0.0, text="starting…")
         log = st.empty()
         lines: list[str] = []

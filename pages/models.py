@@ -1,22 +1,21 @@
 """Models: the offline evaluation (the paper's Table 4 on our data) and each run's config and training curves."""
-import json
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from app import loaders
-from ctl_core.config import METHODS
+from ctl_core.config import SCENE_METHOD
+from ctl_core.evaluation import read_run_metrics, read_table4
+from ctl_core.model.ctl_model import read_curves, read_run_config
 
 ws = loaders.workspace()
 st.title("Models")
 
-table_csv = ws.eval_dir / "table.csv"
-if not table_csv.exists():
+table = read_table4(ws)
+if table is None:
     st.warning("No offline evaluation yet. Run `python -m ctl_core evaluate` (the demo build runs it too).",
                icon=":material/construction:")
 else:
-    table = pd.read_csv(table_csv)
     st.subheader("Offline evaluation (Table 4)")
     st.caption("Recall@K: each item of a 5-item test outfit queries a corpus of 200 = its 4 outfit-mates + random "
                "negatives; `_cat` columns restrict the corpus to one category at a time (mean over categories). "
@@ -37,39 +36,36 @@ else:
     ).properties(width=150, height=220)
     st.altair_chart(chart)
 
-scene_metrics = ws.model_dir("scene-based") / "metrics.json"
-if scene_metrics.exists():
+sm = read_run_metrics(ws, SCENE_METHOD)
+if sm is not None:
     st.subheader("Scene-based CTL baseline (Kang et al. 2018)")
     st.caption("A collage with one product whited out is the query; the masked product must be found among 3 "
                "same-category distractors (FITB) or 199 random products (R@K). Its own protocol: compare only "
                "within this table.")
-    sm = json.loads(scene_metrics.read_text())
     keys = ["FITB", "R@1", "R@5", "R@10"]
     rows = [{"distance": "hybrid (global + attention-weighted local)", **{k: sm.get(k) for k in keys}}]
     rows += [{"distance": name, **{k: v.get(k) for k in keys}} for name, v in sm.get("baselines", {}).items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="scene_table")
 
 st.subheader("Training runs")
-trained = [m for m in METHODS if (ws.model_dir(m) / "config.json").exists()]
+trained = ws.trained_methods()
 if not trained:
     st.info("No trained model yet: `python -m ctl_core train --method triplet-category`.")
     st.stop()
 m = st.selectbox("Run", trained, format_func=loaders.method_label, key="run")
-run_dir = ws.model_dir(m)
 c1, c2 = st.columns([1, 2])
 with c1:
     st.markdown("**Resolved config**")
-    st.json(json.loads((run_dir / "config.json").read_text()), expanded=False)
-    if (run_dir / "metrics.json").exists():
+    st.json(read_run_config(ws, m), expanded=False)
+    metrics_json = read_run_metrics(ws, m)
+    if metrics_json is not None:
         st.markdown("**Offline metrics**")
-        metrics_json = json.loads((run_dir / "metrics.json").read_text())
         flat = {k: v for k, v in metrics_json.items() if isinstance(v, (int, float))}
         st.dataframe(pd.DataFrame({"metric": list(flat), "value": list(flat.values())}), hide_index=True,
                      key="run_metrics")
 with c2:
-    curves_csv = run_dir / "curves.csv"
-    if curves_csv.exists():
-        curves = pd.read_csv(curves_csv)
+    curves = read_curves(ws, m)
+    if curves is not None:
         x = "epoch" if "epoch" in curves.columns else curves.columns[0]
         groups = {"Losses": [c for c in curves.columns if "loss" in c],
                   "Accuracies (train and held-out)": [c for c in curves.columns if "acc" in c]}

@@ -69,7 +69,7 @@ st.dataframe(com, hide_index=True, key="comments_table")
 st.subheader("Agreement and reliability")
 ag = stats.agreement(eng, sid)
 a1, a2, a3 = st.columns(3)
-fmt = lambda v: "n/a" if v is None or v != v else f"{v:.2f}"  # noqa: E731
+fmt = lambda v: "n/a" if v is None or v != v else f"{v:.2f}"
 a1.metric("Cohen's kappa (pairs of annotators)", fmt(ag.get("cohen_kappa")), help=f"{ag.get('cohen_items', 0)} items")
 a2.metric("Fleiss' kappa (3+ raters)", fmt(ag.get("fleiss_kappa")), help=f"{ag.get('fleiss_items', 0)} items")
 a3.metric("Raw agreement", fmt(ag.get("percent_agreement")))

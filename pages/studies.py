@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from app import loaders
-from db import runner, studies
+from ctl_core.workflows import study as study_flow
+from db import store, studies
 
 ws = loaders.workspace()
 st.title("Studies")
@@ -50,7 +51,7 @@ if submitted:
         st.stop()
     bar = st.progress(0.0, text="running the models…")
     try:
-        sid = runner.create_study_from_workspace(
+        sid = study_flow.create_study_from_workspace(
             ws, eng, name=name, models=models, n=int(n), k=int(k), overlap=int(overlap), n_gold=int(n_gold),
             seed=int(seed), progress=lambda stage, d, t: bar.progress(d / max(t, 1), text=f"{stage} {d}/{t}"))
     except ValueError as e:
@@ -63,8 +64,6 @@ if submitted:
 st.subheader("Failure modes")
 st.caption("What labelers can name when a pair is not compatible. Deactivated modes are hidden from labelers; "
            "past judgments keep them.")
-from db import store  # noqa: E402
-
 modes = store.list_failure_modes(eng, active_only=False)
 st.dataframe(pd.DataFrame([{"code": m.code, "label": m.label, "description": m.description, "active": m.active}
                            for m in modes]), hide_index=True, key="modes_table")

@@ -1,8 +1,8 @@
 """Screenshots of the app for the README: starts `streamlit run` on 127.0.0.1 over the current workspace and drives
 Debian's Chromium with Playwright.  Usage: .venv/bin/python scripts/screenshots.py [OUT_DIR]
 
-It creates a study and records ten judgments each as annotators "Ben" and "Ana" in the workspace's database (to show the human-
-evaluation pages): run it on a demo workspace, or set CTL_WORKSPACE to a copy."""
+It creates a study and records ten judgments each as annotators "Ben" and "Ana" in the workspace's database (to
+show the human-evaluation pages): run it on a demo workspace, or set CTL_WORKSPACE to a copy."""
 from __future__ import annotations
 
 import os
@@ -44,26 +44,37 @@ def main(out: Path) -> None:
                 page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
                 page.wait_for_timeout(800)
 
-            page.goto(url); idle(); page.screenshot(path=str(out / "home.png"))
-            page.goto(f"{url}/complete-the-look"); idle()
+            page.goto(url)
+            idle()
+            page.screenshot(path=str(out / "home.png"))
+            page.goto(f"{url}/complete-the-look")
+            idle()
             page.get_by_role("combobox").nth(1).click()
-            page.get_by_role("option", name="Dresses").click(); idle()
+            page.get_by_role("option", name="Dresses").click()
+            idle()
             page.get_by_role("button", name="Complete this look").nth(2).click()
-            page.wait_for_selector("text=Query understanding"); idle()
+            page.wait_for_selector("text=Query understanding")
+            idle()
             page.screenshot(path=str(out / "complete_the_look.png"))
-            page.goto(f"{url}/models"); idle(); page.screenshot(path=str(out / "models.png"))
+            page.goto(f"{url}/models")
+            idle()
+            page.screenshot(path=str(out / "models.png"))
             # Human evaluation: create a study (form defaults), label a few pairs as one annotator, see the results.
-            page.goto(f"{url}/studies"); idle()
+            page.goto(f"{url}/studies")
+            idle()
             page.get_by_role("button", name="Create study").click()
-            page.wait_for_selector("text=Created study", timeout=300_000); idle()
+            page.wait_for_selector("text=Created study", timeout=300_000)
+            idle()
             page.screenshot(path=str(out / "studies.png"))
             # Two stylists: each labels the same first pairs (pairs are filled to their overlap first).
             for name, keys in (("Ben", "ynnyynynyy"), ("Ana", "ynyyynnnyy")):
-                page.goto(f"{url}/label"); idle()
+                page.goto(f"{url}/label")
+                idle()
                 box = page.get_by_placeholder("e.g. Ana")
                 box.fill(name)
                 box.press("Enter")
-                page.get_by_text("You: 0 /").wait_for(timeout=60_000); idle()  # the sign-in rerun has rendered
+                page.get_by_text("You: 0 /").wait_for(timeout=60_000)
+                idle()  # the sign-in rerun has rendered
                 page.locator("h1").first.click()  # focus out of the name box, then judge with the shortcuts
                 for i, key in enumerate(keys):
                     if key == "n":  # name a failure mode before "not compatible"
@@ -71,9 +82,12 @@ def main(out: Path) -> None:
                         idle()
                         page.locator("h1").first.click()
                     page.keyboard.press(key)
-                    page.get_by_text(f"You: {i + 1} /").wait_for(timeout=60_000); idle()
+                    page.get_by_text(f"You: {i + 1} /").wait_for(timeout=60_000)
+                    idle()
             page.screenshot(path=str(out / "label.png"))
-            page.goto(f"{url}/results"); idle(); page.screenshot(path=str(out / "results.png"))
+            page.goto(f"{url}/results")
+            idle()
+            page.screenshot(path=str(out / "results.png"))
             browser.close()
     finally:
         proc.terminate()

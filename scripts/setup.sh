@@ -21,6 +21,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   echo "$want" > "$stamp"
 fi
+# The project itself, in editable mode (so `app`, `ctl_core` and `db` import from anywhere, no sys.path edits).
+if ! ls .venv/lib/python*/site-packages/__editable__*complete_the_look* >/dev/null 2>&1; then
+  echo "setup: installing the project in editable mode"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>/dev/null \
+    || .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
   [ -x /usr/bin/chromium ] || need+=(chromium)

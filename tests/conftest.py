@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny demo workspace (tiny universe, tiny random backbone, 40 short epochs) built once per session."""
+"""Shared fixtures: one tiny demo workspace (tiny universe, tiny random backbone, 40 epochs), built once per session."""
 from __future__ import annotations
 
 import os
@@ -30,7 +30,7 @@ def demo_ws(tmp_path_factory) -> "Workspace":
     Read-only for tests: copy it (``demo_ws_copy``) before changing anything.
     """
     from ctl_core.config import Workspace
-    from ctl_core.pipeline import DemoConfig, build_demo
+    from ctl_core.workflows.demo import DemoConfig, build_demo
 
     ws = Workspace.at(tmp_path_factory.mktemp("demo_ws"))
     build_demo(ws, DemoConfig(size=TINY_SIZE, seed=0, backbone="tiny-cnn", epochs=40), say=lambda m: None)

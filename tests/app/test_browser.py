@@ -57,7 +57,7 @@ def server(demo_ws):
 @pytest.fixture
 def private_server(demo_ws_copy):
     """A server over a private copy of the workspace, with a small study of two models."""
-    from db.runner import create_study_from_workspace
+    from ctl_core.workflows.study import create_study_from_workspace
     from db.session import init_db, make_engine
     engine = make_engine(demo_ws_copy.db_url)
     init_db(engine)

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from ctl_core.categories import complementary_categories
-from ctl_core.schema import read_catalogue
+from ctl_core.data.categories import complementary_categories
+from ctl_core.data.tables import read_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -193,9 +193,8 @@ def test_shop_a_scene_with_the_scene_based_model(demo_ws_copy, monkeypatch):
     monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws_copy.root))
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.run()
-    goto(at, "complete_the_look")
-    assert "Shop a scene" in at.segmented_control(key="query_source").options
-    at.segmented_control(key="query_source").set_value("Shop a scene").run()
+    goto(at, "shop_a_scene")
+    assert not at.warning
     at.file_uploader(key="scene_upload").set_value(("x.jpg", b"\x00garbage", "image/jpeg")).run()
     assert any("cannot be used" in e.value for e in at.error)
     collage = sorted((demo_ws_copy.universe_dir / "collages").glob("*.jpg"))[0]
@@ -206,6 +205,9 @@ def test_shop_a_scene_with_the_scene_based_model(demo_ws_copy, monkeypatch):
     assert len(at.image) >= 1 + sum(len(r) for r in list(found["per_category"].values())[:4])
 
 
-def test_shop_a_scene_is_offered_only_with_a_scene_model(app):
-    goto(app, "complete_the_look")
+def test_shop_a_scene_says_how_to_train_without_a_scene_model(app):
+    goto(app, "shop_a_scene")
+    assert not app.exception
+    assert any("scene train" in w.value for w in app.warning)
+    goto(app, "complete_the_look")  # the scene mode is its own page now, not a query source here
     assert "Shop a scene" not in app.segmented_control(key="query_source").options

@@ -25,11 +25,11 @@ def run_writer(url: str, study_id: int, pair_ids: list[int], name: str, n: int, 
             try:
                 store.submit_judgment(engine, study_id, pid, name, compatible, fm, comment, rng.random() * 10)
                 last[pid] = (compatible, tuple(sorted(fm)), comment)
-            except Exception as e:  # noqa: BLE001 - every failure is reported to the test
+            except Exception as e:
                 errors.append(f"{type(e).__name__}: {e}")
             if i % 25 == 0:
                 store.next_pair(engine, study_id, name)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         errors.append(f"{type(e).__name__}: {e}")
     finally:
         engine.dispose()

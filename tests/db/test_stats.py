@@ -153,7 +153,7 @@ def test_agreement_two_and_three_raters(engine):
         store.submit_judgment(engine, sid, pid, "cat", lab)
     store.submit_judgment(engine, sid, pairs[0], "cat", True)  # a repeated submit changes nothing
     ag = stats.agreement(engine, sid)
-    table = np.array([[sum(not l[i] for l in (ann, bob, cat)), sum(l[i] for l in (ann, bob, cat))]
+    table = np.array([[sum(not v[i] for v in (ann, bob, cat)), sum(v[i] for v in (ann, bob, cat))]
                       for i in range(6)])
     n, m = table.shape[0], 3
     p_i = ((table ** 2).sum(axis=1) - m) / (m * (m - 1))

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ctl_core.categories import slots_compatible
+from ctl_core.data.categories import slots_compatible
 from db.session import init_db, make_engine
-from db.studies import (StudyError, create_study, get_study, list_studies, make_gold_pairs, sample_queries,
-                        study_pairs)
+from db.studies import StudyError, create_study, get_study, list_studies, make_gold_pairs, sample_queries, study_pairs
 from tests.db.conftest import fake_recommend, row_counts
 
 

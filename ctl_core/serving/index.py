@@ -1,0 +1,259 @@
+"""Per-category FAISS indices with a manifest (paper sec. 3: inverted index by category, then ANN).
+
+One index per PREDICTED category of the catalogue (what the model believes at serving time), built from
+``catalogue/<method>/embeddings.npy``, excluding images that are not product shots. Index type by size:
+exact ``"Flat"`` for small categories, ``"HNSW32"`` (efSearch set) for large ones. Vectors are unit length
+and indices use the L2 metric; ``search`` returns Euclidean distances (sqrt of faiss's squared L2).
+
+``indices/<method>/manifest.json`` describes everything needed to trust the files:
+  method, backbone, model_checksum, embed_dim, metric, product_shot_threshold, and per category:
+  factory (faiss factory string), ef_search, count, index_file + index_sha256, ids_file + ids_sha256.
+``CategoryIndices.load`` refuses a manifest whose checksum does not match the model, and any missing or
+corrupt file. GPU FAISS is used at load time when the GPU build and a GPU are present (exact indices only;
+faiss has no GPU HNSW).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ctl_core.config import MANIFEST_FILE, Workspace
+from ctl_core.data.categories import CATEGORIES, slug
+from ctl_core.images import PRODUCT_SHOT_THRESHOLD
+from ctl_core.io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from ctl_core.progress import Progress
+from ctl_core.serving.catalogue import load_catalogue_inference
+
+MANIFEST_VERSION = 1
+
+
+class IndexMismatchError(ValueError):
+    """Indices are missing, corrupt, or do not belong to the model being served."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How indices are built. ``hnsw_threshold``: categories with at least this many vectors get HNSW."""
+
+    hnsw_threshold: int = 20_000
+    hnsw_m: int = 32
+    ef_construction: int = 40
+    ef_search: int = 64
+    product_shot_threshold: float = PRODUCT_SHOT_THRESHOLD
+    use_gpu: bool | None = None  # None: when faiss has GPUs
+
+    def factory_for(self, n: int) -> str:
+        return f"HNSW{self.hnsw_m}" if n >= self.hnsw_threshold else "Flat"
+
+
+def _gpu_available() -> bool:
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0 and hasattr(faiss, "StandardGpuResources")
+
+
+def make_index(vectors: np.ndarray, factory: str, config: IndexConfig) -> faiss.Index:
+    """A faiss index of ``factory`` over ``vectors`` (L2 metric), search parameters set."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.index_factory(int(vectors.shape[1]), factory, faiss.METRIC_L2)
+    if factory.startswith("HNSW"):
+        faiss.downcast_index(index).hnsw.efConstruction = config.ef_construction
+    index.add(vectors)
+    _set_search_params(index, factory, config.ef_search)
+    return index
+
+
+def _set_search_params(index: faiss.Index, factory: str, ef_search: int | None) -> None:
+    if factory.startswith("HNSW") and ef_search:
+        faiss.ParameterSpace().set_index_parameter(index, "efSearch", int(ef_search))
+
+
+class CategoryIndices:
+    """The per-category indices of one model; ``search(category, vec, k)`` → (item ids, Euclidean distances)."""
+
+    def __init__(self, indices: Mapping[str, faiss.Index], ids: Mapping[str, np.ndarray], manifest: dict,
+                 use_gpu: bool | None = None):
+        self.manifest = manifest
+        self.ids: dict[str, np.ndarray] = {c: np.asarray(v) for c, v in ids.items()}
+        self._cpu: dict[str, faiss.Index] = dict(indices)
+        self._search: dict[str, faiss.Index] = dict(indices)
+        self.on_gpu = False
+        if (use_gpu if use_gpu is not None else _gpu_available()) and _gpu_available():
+            self._res = faiss.StandardGpuResources()
+            for c, idx in indices.items():
+                if manifest["categories"][c]["factory"] == "Flat":
+                    self._search[c] = faiss.index_cpu_to_gpu(self._res, 0, idx)
+                    self.on_gpu = True
+
+    # -- building --------------------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, vectors_by_category: Mapping[str, np.ndarray], ids_by_category: Mapping[str, np.ndarray],
+              config: IndexConfig = IndexConfig(), meta: dict | None = None,
+              progress: Progress | None = None) -> "CategoryIndices":
+        """Build in memory (no files): one index per category, type chosen by size. ``meta`` goes into the manifest."""
+        indices, ids, entries = {}, {}, {}
+        cats = [c for c in vectors_by_category if len(vectors_by_category[c])]
+        dim = None
+        for i, c in enumerate(cats):
+            v = vectors_by_category[c]
+            dim = int(v.shape[1])
+            factory = config.factory_for(len(v))
+            t0 = time.perf_counter()
+            indices[c] = make_index(v, factory, config)
+            ids[c] = np.asarray(ids_by_category[c])
+            assert len(ids[c]) == len(v), f"{c}: {len(ids[c])} ids for {len(v)} vectors"
+            entries[c] = {"factory": factory, "ef_search": config.ef_search if factory != "Flat" else None,
+                          "count": int(len(v)), "build_s": round(time.perf_counter() - t0, 3)}
+            if progress:
+                progress("indices", i + 1, len(cats))
+        manifest = {"version": MANIFEST_VERSION, **(meta or {}), "embed_dim": dim, "metric": "L2",
+                    "product_shot_threshold": config.product_shot_threshold,
+                    "config": asdict(config), "categories": entries}
+        return cls(indices, ids, manifest, use_gpu=config.use_gpu)
+
+    def save(self, folder: Path) -> dict:
+        """Write every index, its id map and ``manifest.json`` (last) into ``folder``; stale files are removed."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {MANIFEST_FILE}
+        for c, idx in self._cpu.items():
+            e = self.manifest["categories"][c]
+            base = slug(c)
+            ipath, jpath = folder / f"{base}.faiss", folder / f"{base}.ids.json"
+            with atomic_path(ipath) as tmp:
+                faiss.write_index(idx, str(tmp))
+            atomic_write_text(jpath, json.dumps([str(x) for x in self.ids[c].tolist()]))
+            e.update(index_file=ipath.name, index_sha256=sha256_file(ipath), ids_file=jpath.name,
+                     ids_sha256=sha256_file(jpath), index_bytes=ipath.stat().st_size)
+            written |= {ipath.name, jpath.name}
+        atomic_write_json(folder / MANIFEST_FILE, self.manifest)
+        for p in folder.iterdir():
+            if p.is_file() and p.name not in written and (p.suffix in (".faiss", ".json", ".tmp")):
+                p.unlink()
+        return self.manifest
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, ws: Workspace, method: str, expected_checksum: str | None = None,
+             use_gpu: bool | None = None, verify: bool = True) -> "CategoryIndices":
+        """Load ``ws.index_dir(method)``; refuse (``IndexMismatchError``) a wrong model or missing/corrupt files."""
+        return cls.load_dir(ws.index_dir(method), expected_checksum=expected_checksum, use_gpu=use_gpu,
+                            verify=verify, hint=f"python -m ctl_core index --model {method}")
+
+    @classmethod
+    def load_dir(cls, folder: Path, expected_checksum: str | None = None, use_gpu: bool | None = None,
+                 verify: bool = True, hint: str = "rebuild the indices") -> "CategoryIndices":
+        folder = Path(folder)
+        mpath = folder / MANIFEST_FILE
+        if not mpath.exists():
+            raise IndexMismatchError(f"no index manifest at {mpath}; build the indices first ({hint})")
+        try:
+            manifest = json.loads(mpath.read_text())
+            entries = manifest["categories"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise IndexMismatchError(f"{mpath} is corrupt ({e}); {hint}") from None
+        if expected_checksum is not None and manifest.get("model_checksum") != expected_checksum:
+            raise IndexMismatchError(
+                f"indices in {folder} were built for model checksum {str(manifest.get('model_checksum'))[:12]}…, "
+                f"but the loaded model is {expected_checksum[:12]}…; the model changed since indexing ({hint})")
+        indices, ids = {}, {}
+        for c, e in entries.items():
+            if c not in CATEGORIES:
+                raise IndexMismatchError(f"{mpath} names an unknown category {c!r}")
+            ipath, jpath = folder / e.get("index_file", ""), folder / e.get("ids_file", "")
+            for p, key in ((ipath, "index_sha256"), (jpath, "ids_sha256")):
+                if not p.is_file():
+                    raise IndexMismatchError(f"index file {p} for {c!r} is missing ({hint})")
+                if verify and sha256_file(p) != e.get(key):
+                    raise IndexMismatchError(f"index file {p} for {c!r} is corrupt: checksum differs from the "
+                                             f"manifest ({hint})")
+            try:
+                idx = faiss.read_index(str(ipath))
+                id_list = json.loads(jpath.read_text())
+            except Exception as ex:  # faiss raises RuntimeError on garbage
+                raise IndexMismatchError(f"index file {ipath} for {c!r} cannot be read ({ex}); {hint}") from None
+            if idx.ntotal != e["count"] or len(id_list) != e["count"] or idx.d != manifest.get("embed_dim"):
+                raise IndexMismatchError(f"index for {c!r} holds {idx.ntotal} vectors of dim {idx.d} and "
+                                         f"{len(id_list)} ids; the manifest says {e['count']} of dim "
+                                         f"{manifest.get('embed_dim')} ({hint})")
+            _set_search_params(idx, e["factory"], e.get("ef_search"))
+            indices[c] = idx
+            ids[c] = np.asarray(id_list, dtype=object)
+        return cls(indices, ids, manifest, use_gpu=use_gpu)
+
+    # -- querying --------------------------------------------------------------------------------------------------
+    @property
+    def categories(self) -> list[str]:
+        return list(self._search)
+
+    def __contains__(self, category: str) -> bool:
+        return category in self._search
+
+    def count(self, category: str) -> int:
+        return int(self._cpu[category].ntotal) if category in self._cpu else 0
+
+    def search_local(self, category: str, query_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions within the category, Euclidean distances) of the ``k`` nearest; fewer if the category is small."""
+        q = np.ascontiguousarray(np.asarray(query_vec, dtype=np.float32).reshape(1, -1))
+        k = min(int(k), self.count(category))
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        d, i = self._search[category].search(q, k)
+        ok = i[0] >= 0
+        return i[0][ok], np.sqrt(np.maximum(d[0][ok], 0.0))
+
+    def search(self, category: str, query_vec: np.ndarray, k: int,
+               exclude: frozenset | set | None = None) -> tuple[list, np.ndarray]:
+        """(item ids, Euclidean distances) of the ``k`` nearest items of ``category``; never ``exclude``."""
+        if category not in self._search:
+            return [], np.zeros(0, np.float32)
+        extra = len(exclude) if exclude else 0
+        pos, dist = self.search_local(category, query_vec, k + extra)
+        ids = self.ids[category][pos]
+        if extra:
+            keep = np.array([x not in exclude for x in ids], dtype=bool)
+            ids, dist = ids[keep], dist[keep]
+        return list(ids[:k]), dist[:k]
+
+    def vectors(self, category: str, positions: np.ndarray) -> np.ndarray:
+        """Stored vectors of the given positions in ``category`` (for diversity re-ranking)."""
+        idx = self._cpu[category]
+        return np.stack([idx.reconstruct(int(p)) for p in positions]) if len(positions) else \
+            np.zeros((0, idx.d), np.float32)
+
+    def nbytes(self) -> int:
+        """Serialized size of all indices (bytes)."""
+        return int(sum(e.get("index_bytes") or faiss.serialize_index(self._cpu[c]).nbytes
+                       for c, e in self.manifest["categories"].items()))
+
+
+def build_indices(ws: Workspace, method: str, progress: Progress | None = None,
+                  config: IndexConfig = IndexConfig(), expected_checksum: str | None = None) -> dict:
+    """One index per predicted category from the catalogue inference of ``method``; writes and returns the manifest.
+
+    Products scoring below ``config.product_shot_threshold`` are not indexed (never served).
+    ``expected_checksum``: refuse catalogue embeddings made by a different model.
+    """
+    preds, emb, meta = load_catalogue_inference(ws, method)
+    if expected_checksum is not None and meta.get("model_checksum") != expected_checksum:
+        raise IndexMismatchError(f"catalogue embeddings of {method!r} come from another model; "
+                                 f"run catalogue inference again (python -m ctl_core index --model {method})")
+    shot = preds["product_shot_score"].to_numpy(dtype=float) >= config.product_shot_threshold
+    vecs, ids = {}, {}
+    pred_cat = preds["pred_category"].to_numpy()
+    pid = preds["product_id"].to_numpy(dtype=object)
+    for c in CATEGORIES:
+        m = shot & (pred_cat == c)
+        if m.any():
+            vecs[c], ids[c] = emb[m], pid[m]
+    t0 = time.perf_counter()
+    built = CategoryIndices.build(vecs, ids, config, meta={
+        "method": method, "model": f"{method} ({meta.get('backbone')})", "backbone": meta.get("backbone"),
+        "model_checksum": meta.get("model_checksum"), "items_total": int(len(preds)),
+        "items_indexed": int(shot.sum()), "excluded_non_product_shots": int((~shot).sum())}, progress=progress)
+    built.manifest["build_s"] = round(time.perf_counter() - t0, 3)
+    return built.save(ws.index_dir(method))

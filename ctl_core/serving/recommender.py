@@ -1,0 +1,342 @@
+"""The four-stage CTL recommender (paper sec. 3): query understanding → candidate generation → full scoring → blending.
+
+1. Query understanding: a catalogue product uses its stored embedding and prediction (its TRUE category when
+   the catalogue knows it); an uploaded image is loaded safely, featurized, classified, and scored as a
+   product shot (non-product shots are refused or flagged, ``RecommenderConfig.on_non_product``). The query
+   category expands to its complementary categories (``categories.complementary_categories``; never its own).
+2. Candidate generation: the per-category indices of those categories (``ctl_core.serving.index``).
+3. Full scoring: ANN search of the query's style embedding in each, Euclidean distance; the query product
+   itself is excluded.
+4. Blending (``blend``): merge the per-category lists into one ordering of ``k`` results.
+   Default ``strategy="round_robin"``: rank 1 of every category first (ordered among themselves by score),
+   then rank 2 of every category, and so on — every served category is represented once ``k`` reaches the
+   number of categories, and a category with generally smaller distances cannot crowd out the others.
+   ``strategy="distance"`` merges purely by score. The score (lower is better) is the Euclidean distance plus
+   two optional terms, both off by default (the paper's future work):
+     - price-aware: ``price_weight · |log(price_candidate) − log(price_query)|`` (no $8,000 ring with a $20
+       dress); items or queries without a price get no penalty;
+     - diversity (MMR-style): ``diversity · max(0, max cosine similarity to results already chosen)``,
+       recomputed at every pick, so near-duplicates of chosen items move down.
+   When a term is on, each category's pool is deepened (``oversample``) so re-ranking has room to act.
+
+``serve`` (stages 2–4 over a query vector) is shared by ``Recommender`` and the serving benchmark.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+from ctl_core.config import Workspace
+from ctl_core.data.categories import CATEGORIES, CATEGORY_INDEX, complementary_categories
+from ctl_core.data.tables import read_catalogue
+from ctl_core.images import PRODUCT_SHOT_THRESHOLD, load_image, product_shot_score, to_rgb
+from ctl_core.io import to_jsonable
+from ctl_core.serving.adapter import ModelAdapter
+from ctl_core.serving.catalogue import load_catalogue_inference
+from ctl_core.serving.index import CategoryIndices, IndexMismatchError
+
+
+class RecommendError(ValueError):
+    """A query the recommender cannot answer (unknown product, bad category choice, ...)."""
+
+
+class NotProductShotError(RecommendError):
+    """The query image does not look like a product shot and the recommender is set to refuse those."""
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """How per-category lists merge into one ordering (see the module docstring)."""
+
+    strategy: str = "round_robin"  # "round_robin" | "distance"
+    price_weight: float = 0.0
+    diversity: float = 0.0
+    per_category_k: int | None = None  # items kept per category in ``per_category``; None: k
+    oversample: int = 3  # pool depth multiplier when a re-ranking term is on
+
+    def __post_init__(self):
+        if self.strategy not in ("round_robin", "distance"):
+            raise ValueError(f"unknown blending strategy {self.strategy!r}; use 'round_robin' or 'distance'")
+        if self.price_weight < 0 or self.diversity < 0:
+            raise ValueError("price_weight and diversity must be >= 0")
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    on_non_product: str = "warn"  # "warn" | "refuse"
+    product_shot_threshold: float | None = None  # None: the threshold the indices were built with
+    use_gpu: bool | None = None
+
+    def __post_init__(self):
+        if self.on_non_product not in ("warn", "refuse"):
+            raise ValueError(f"on_non_product must be 'warn' or 'refuse', got {self.on_non_product!r}")
+
+
+@dataclass
+class Result:
+    item_id: str
+    category: str
+    distance: float
+    price: float | None = None
+    score: float = 0.0  # blended score: distance + active penalties (lower is better)
+    image_path: str = ""
+    title: str = ""
+
+
+@dataclass
+class QueryUnderstanding:
+    item_id: str | None
+    category: str  # the category expanded from (catalogue's true one for items when known, else predicted)
+    predicted_category: str
+    confidence: float
+    product_shot_score: float
+    is_product_shot: bool
+    warning: str | None
+    complementary: list[str]  # categories served, in serving order
+    category_source: str = "predicted"  # "catalogue" | "predicted"
+    price: float | None = None
+
+
+@dataclass
+class Recommendation:
+    query: QueryUnderstanding
+    results: list[Result]
+    per_category: dict[str, list[Result]]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict (what ``recommend --json`` prints); NaN becomes null."""
+        return to_jsonable(asdict(self))
+
+
+# -- stages 2-4, shared with the benchmark -------------------------------------------------------------------------
+
+def _price_penalty(prices: np.ndarray, query_price: float | None, weight: float) -> np.ndarray:
+    if not weight or query_price is None or not (query_price > 0):
+        return np.zeros(len(prices))
+    p = np.asarray(prices, dtype=float)
+    ok = np.isfinite(p) & (p > 0)
+    out = np.zeros(len(p))
+    out[ok] = weight * np.abs(np.log(p[ok]) - math.log(query_price))
+    return out
+
+
+@dataclass
+class _Pool:
+    """One category's candidates, ordered by base score (distance + price penalty)."""
+
+    category: str
+    ids: list
+    distances: np.ndarray
+    base: np.ndarray
+    prices: np.ndarray
+    vectors: np.ndarray | None = None
+
+
+def blend(pools: Sequence[_Pool], k: int, config: BlendConfig) -> list[tuple[_Pool, int, float]]:
+    """Merge per-category pools into ``k`` picks ``(pool, position, score)``; see the module docstring."""
+    heads = [0] * len(pools)  # fast path: without diversity, a pool's best remaining is its head
+    taken = [np.zeros(len(p.ids), bool) for p in pools]
+    chosen_vecs: list[np.ndarray] = []
+    picks: list[tuple[_Pool, int, float]] = []
+    total = sum(len(p.ids) for p in pools)
+    k = min(k, total)
+
+    def best(j: int) -> tuple[int, float] | None:
+        p = pools[j]
+        if config.diversity and chosen_vecs and p.vectors is not None:
+            free = np.flatnonzero(~taken[j])
+            if not len(free):
+                return None
+            sim = p.vectors[free] @ np.stack(chosen_vecs).T
+            adj = p.base[free] + config.diversity * np.maximum(sim.max(axis=1), 0.0)
+            i = int(np.argmin(adj))
+            return int(free[i]), float(adj[i])
+        while heads[j] < len(p.ids) and taken[j][heads[j]]:
+            heads[j] += 1
+        return (heads[j], float(p.base[heads[j]])) if heads[j] < len(p.ids) else None
+
+    def take(j: int, pos: int, score: float) -> None:
+        taken[j][pos] = True
+        if pools[j].vectors is not None:
+            chosen_vecs.append(pools[j].vectors[pos])
+        picks.append((pools[j], pos, score))
+
+    if config.strategy == "distance":
+        while len(picks) < k:
+            cands = [(b[1], j, b[0]) for j in range(len(pools)) if (b := best(j)) is not None]
+            score, j, pos = min(cands)
+            take(j, pos, score)
+        return picks
+    while len(picks) < k:  # round robin: one per category per round, the round ordered by score
+        round_picks = []
+        for j in range(len(pools)):
+            b = best(j)
+            if b is None:
+                continue
+            if config.diversity and pools[j].vectors is not None:
+                take(j, b[0], b[1])  # later picks in this round see it
+                picks.pop()
+            else:
+                taken[j][b[0]] = True
+            round_picks.append((b[1], j, b[0]))
+        for score, j, pos in sorted(round_picks)[: k - len(picks)]:
+            picks.append((pools[j], pos, score))
+    return picks
+
+
+def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[str], k: int,
+          blend_config: BlendConfig = BlendConfig(), exclude: set | frozenset | None = None,
+          query_price: float | None = None, item_info: Callable[[str], dict] | None = None,
+          ) -> tuple[dict[str, list[Result]], list[Result], dict[str, float]]:
+    """Stages 2–4 for one query vector: (per-category lists, blended results, timings in ms).
+
+    ``item_info(item_id) -> {"price", "title", "image_path"}`` enriches results (and feeds the price term).
+    """
+    bc = blend_config
+    t0 = time.perf_counter()
+    cats = [c for c in categories if c in indices]  # stage 2: candidate generation = the categories' indices
+    per_k = bc.per_category_k or k
+    depth = max(per_k, k) * (bc.oversample if (bc.price_weight or bc.diversity) else 1)
+    t1 = time.perf_counter()
+    pools: list[_Pool] = []
+    for c in cats:  # stage 3: full scoring
+        pos, dist = indices.search_local(c, query_vec, depth + (len(exclude) if exclude else 0))
+        ids = indices.ids[c][pos]
+        if exclude:
+            keep = np.array([x not in exclude for x in ids], dtype=bool)
+            pos, ids, dist = pos[keep], ids[keep], dist[keep]
+        pos, ids, dist = pos[:depth], list(ids[:depth]), dist[:depth]
+        infos = [item_info(i) for i in ids] if item_info else None
+        prices = np.array([_as_price(x.get("price")) for x in infos], dtype=float) if infos else \
+            np.full(len(ids), np.nan)
+        base = dist.astype(float) + _price_penalty(prices, query_price, bc.price_weight)
+        order = np.argsort(base, kind="stable")
+        vecs = indices.vectors(c, pos[order]) if bc.diversity else None
+        pools.append(_Pool(c, [ids[i] for i in order], dist[order], base[order], prices[order], vecs))
+    t2 = time.perf_counter()
+
+    def result(p: _Pool, i: int, score: float) -> Result:  # stage 4: blending
+        info = item_info(p.ids[i]) if item_info else {}
+        return Result(item_id=str(p.ids[i]), category=p.category, distance=float(p.distances[i]),
+                      price=_as_price(info.get("price")), score=float(score),
+                      image_path=str(info.get("image_path", "") or ""), title=str(info.get("title", "") or ""))
+
+    per_category = {p.category: [result(p, i, p.base[i]) for i in range(min(per_k, len(p.ids)))] for p in pools}
+    results = [result(p, i, s) for p, i, s in blend(pools, k, bc)]
+    t3 = time.perf_counter()
+    timings = {"candidates": (t1 - t0) * 1e3, "scoring": (t2 - t1) * 1e3, "blending": (t3 - t2) * 1e3}
+    return per_category, results, timings
+
+
+def _as_price(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# -- stage 1 and the whole pipeline ----------------------------------------------------------------------------------
+
+def understand_image(adapter: ModelAdapter, image: Image.Image | bytes | str | os.PathLike | IO[bytes],
+                     ) -> tuple[np.ndarray, str, float, float]:
+    """Load (safely), featurize and classify one image: (embedding, predicted category, confidence, shot score).
+
+    A bad image raises ``ctl_core.images.ImageError`` naming the problem.
+    """
+    img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+    feats = adapter.featurize([img])
+    probs, emb = adapter.understand(feats)
+    top = int(probs[0].argmax())
+    return emb[0], CATEGORIES[top], float(probs[0, top]), product_shot_score(img)
+
+
+class Recommender:
+    """Loads the model, the indices and the catalogue once; ``recommend`` runs the four stages."""
+
+    def __init__(self, ws: Workspace, method: str, device: str = "auto",
+                 config: RecommenderConfig = RecommenderConfig(), adapter: ModelAdapter | None = None):
+        self.ws, self.method, self.config = ws, method, config
+        self.adapter = adapter or ModelAdapter.load(ws, method, device)
+        self.indices = CategoryIndices.load(ws, method, expected_checksum=self.adapter.checksum,
+                                            use_gpu=config.use_gpu)
+        preds, emb, meta = load_catalogue_inference(ws, method)
+        if meta.get("model_checksum") != self.adapter.checksum:
+            raise IndexMismatchError(f"catalogue embeddings of {method!r} come from another model; run: "
+                                     f"python -m ctl_core index --model {method}")
+        self._emb = emb
+        self._row = {pid: i for i, pid in enumerate(preds["product_id"])}
+        self._preds = preds.to_dict("records")
+        cat = read_catalogue(ws.catalogue_csv).drop_duplicates("product_id")
+        self._info = {r["product_id"]: {"price": _as_price(r["price"]), "title": r["title"],
+                                        "image_path": r["image_path"], "category": r["category"]}
+                      for r in cat.to_dict("records")}
+        self.threshold = (config.product_shot_threshold if config.product_shot_threshold is not None
+                          else float(self.indices.manifest.get("product_shot_threshold", PRODUCT_SHOT_THRESHOLD)))
+
+    def _item_info(self, item_id: str) -> dict:
+        return self._info.get(item_id, {})
+
+    def recommend(self, item_id: str | None = None, image=None, k: int = 10, max_categories: int | None = None,
+                  categories: Sequence[str] | None = None, blend: BlendConfig = BlendConfig()) -> Recommendation:
+        """Complementary products for a catalogue ``item_id`` or an ``image`` (PIL image, bytes, path or file)."""
+        if (item_id is None) == (image is None):
+            raise RecommendError("give exactly one of item_id or image")
+        if k < 1:
+            raise RecommendError(f"k must be at least 1, got {k}")
+        t0 = time.perf_counter()
+        if item_id is not None:
+            item_id = str(item_id)
+            if item_id not in self._row:
+                if item_id in self._info:
+                    raise RecommendError(f"product {item_id!r} has no embedding yet (unreadable image or added "
+                                         f"after indexing); run: python -m ctl_core index --model {self.method}")
+                raise RecommendError(f"unknown product id {item_id!r}")
+            r = self._preds[self._row[item_id]]
+            vec = self._emb[self._row[item_id]]
+            pred, conf, shot = r["pred_category"], float(r["confidence"]), float(r["product_shot_score"])
+            true_cat = r.get("category") or self._info.get(item_id, {}).get("category") or ""
+            category, source = (true_cat, "catalogue") if true_cat in CATEGORY_INDEX else (pred, "predicted")
+            exclude = frozenset({item_id})
+            price = self._info.get(item_id, {}).get("price")
+        else:
+            vec, pred, conf, shot = understand_image(self.adapter, image)
+            category, source, exclude, price = pred, "predicted", None, None
+        is_shot = shot >= self.threshold
+        warning = None
+        if not is_shot:
+            msg = (f"the query image does not look like a product shot (score {shot:.2f} < {self.threshold:.2f}); "
+                   "recommendations may be poor — use a photo of one product on a plain background")
+            if self.config.on_non_product == "refuse":
+                raise NotProductShotError(msg)
+            warning = msg
+        comp = complementary_categories(category)
+        if categories is not None:
+            bad = [c for c in categories if c not in comp]
+            if bad:
+                raise RecommendError(f"{', '.join(map(repr, bad))} do not complete {category!r}; "
+                                     f"choose among {', '.join(comp)}")
+            comp = [c for c in comp if c in set(categories)]
+        if max_categories is not None:
+            comp = comp[:max(0, int(max_categories))]
+        served = [c for c in comp if c in self.indices]
+        t1 = time.perf_counter()
+        per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=exclude,
+                                               query_price=price, item_info=self._item_info)
+        t2 = time.perf_counter()
+        missing = [c for c in comp if c not in self.indices]
+        if missing and warning is None and len(missing) == len(comp):
+            warning = "no indexed products in the complementary categories"
+        q = QueryUnderstanding(item_id=item_id, category=category, predicted_category=pred, confidence=conf,
+                               product_shot_score=shot, is_product_shot=bool(is_shot), warning=warning,
+                               complementary=served, category_source=source, price=price)
+        timings_ms = {"understanding": (t1 - t0) * 1e3, **timings, "total": (t2 - t0) * 1e3}
+        return Recommendation(q, results, per_category, timings_ms)

@@ -1,0 +1,403 @@
+"""Training the CTL heads (or backbone + heads) with one of the five methods of Table 4.
+
+``train_heads`` is pure over arrays of cached backbone features; ``train`` wires it to a workspace (items.csv,
+cached features, the run folder). Per step: the sampler picks a batch of items, the heads embed and classify
+them, the miner picks pairs/triplets (or the proxy sampler picks proxies), the style loss consumes them, and
+``category_weight`` x cross-entropy of the category head is added. Which sampler options, miner and loss a method
+uses is its ``MethodSpec`` (ctl_core.training.methods); end-to-end batches are run in chunks with gradient caching
+(ctl_core.training.gradient_cache).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ctl_core.config import DEFAULT_BACKBONE, Workspace
+from ctl_core.data.categories import CATEGORY_INDEX, NUM_CATEGORIES
+from ctl_core.data.tables import read_items
+from ctl_core.images import crop_box, load_image
+from ctl_core.model.backbone import build_transform, create_backbone
+from ctl_core.model.ctl_model import pick_device, save_run
+from ctl_core.model.features import cached_features, item_sources
+from ctl_core.model.heads import CTLHeads, HeadsConfig
+from ctl_core.progress import Progress
+from ctl_core.training.gradient_cache import forward_backward_in_chunks
+from ctl_core.training.losses import make_style_loss
+from ctl_core.training.methods import MethodSpec, UnknownMethodError, get_method
+from ctl_core.training.samplers import (
+    HeterogeneousPairMiner,
+    OutfitBatchSampler,
+    ProxySampler,
+    TripletMiner,
+    encode_labels,
+)
+
+
+class TrainingError(ValueError):
+    """Training cannot start: bad configuration or no usable data (the message says which)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``margin=None`` takes the method's default (its ``MethodSpec.margin``).
+
+    ``batch_size`` counts items: a batch holds ``batch_size // items_per_outfit`` outfits (plus, for
+    triplet-category, one extra same-category negative per category in the batch). One epoch visits every
+    training outfit once. ``max_steps`` caps the steps per epoch (tests, smoke runs).
+
+    ``chunk_size`` (end-to-end only): images per backbone forward/backward. The loss still sees the whole batch —
+    embeddings are computed chunk by chunk without a graph, the loss's gradients with respect to them are cached,
+    then each chunk is run again with its graph and back-propagated (gradient caching, Gao et al. 2021) — so a
+    256-item batch of triplets fits in a few GB instead of tens. ``None`` runs the batch in one piece.
+    """
+
+    method: str = "triplet-category"
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    num_proxies: int = 2048
+    margin: float | None = None
+    temperature: float = 0.05
+    proxy_lr_scale: float = 10.0
+    items_per_outfit: int = 4
+    category_weight: float = 1.0
+    embed_dim: int = 128
+    mode: str = "heads"
+    device: str = "auto"
+    amp: bool = True
+    backbone_lr: float = 1e-4
+    num_workers: int = 0
+    max_steps: int | None = None
+    chunk_size: int | None = 32
+
+    def __post_init__(self) -> None:
+        try:
+            get_method(self.method)
+        except UnknownMethodError as e:
+            raise TrainingError(str(e)) from None
+        if self.mode not in ("heads", "end-to-end"):
+            raise TrainingError(f"mode must be 'heads' or 'end-to-end', got {self.mode!r}")
+        if self.chunk_size is not None and self.chunk_size < 4:
+            raise TrainingError(f"chunk_size must be >= 4 (batch norm needs several items per chunk) or None, got "
+                                f"{self.chunk_size}")
+        if self.epochs < 1 or self.batch_size < 2 * self.items_per_outfit:
+            raise TrainingError(f"need epochs >= 1 and batch_size >= 2 * items_per_outfit, got epochs={self.epochs}, "
+                                f"batch_size={self.batch_size}, items_per_outfit={self.items_per_outfit}")
+
+    @property
+    def spec(self) -> MethodSpec:
+        """What ``method`` trains with: loss, miner, negatives (ctl_core.training.methods)."""
+        return get_method(self.method)
+
+    @property
+    def neg_per_pos(self) -> int | None:
+        """Negatives per positive for the siamese methods (16 or 1), None otherwise."""
+        return self.spec.neg_per_pos
+
+    @property
+    def resolved_margin(self) -> float:
+        return self.spec.margin if self.margin is None else self.margin
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["margin"] = self.resolved_margin
+        d["neg_per_pos"] = self.neg_per_pos
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        fields = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def _category_codes(categories: np.ndarray | list) -> np.ndarray:
+    arr = np.asarray(categories)
+    if arr.dtype.kind in "OUS":
+        unknown = sorted(set(arr.tolist()) - set(CATEGORY_INDEX))
+        if unknown:
+            raise TrainingError(f"unknown categories {unknown[:5]}")
+        arr = np.array([CATEGORY_INDEX[c] for c in arr.tolist()])
+    arr = arr.astype(np.int64)
+    if len(arr) and (arr.min() < 0 or arr.max() >= NUM_CATEGORIES):
+        raise TrainingError(f"category indices must lie in 0..{NUM_CATEGORIES - 1}")
+    return arr
+
+
+class _Step:
+    """The method-specific part of a step, built from the method's spec: batch sampler, miner/proxy sampler and
+    style loss."""
+
+    def __init__(self, config: TrainConfig, outfit_codes: np.ndarray, categories: np.ndarray, embed_dim: int):
+        c, seeds = config, np.random.SeedSequence(config.seed).spawn(3)
+        self.spec = spec = c.spec
+        self.outfits, self.categories = outfit_codes, categories
+        n_outfits = int(outfit_codes.max()) + 1
+        self.sampler = OutfitBatchSampler(outfit_codes, categories, c.batch_size, c.items_per_outfit,
+                                          category_negatives=spec.category_negatives, seed=seeds[0])
+        if spec.miner == "proxies":
+            self.proxies = ProxySampler(n_outfits, c.num_proxies, seed=seeds[1])
+        elif spec.miner == "pairs":
+            self.miner = HeterogeneousPairMiner(spec.neg_per_pos, seed=seeds[1])
+        else:
+            self.miner = TripletMiner(spec.negatives, seed=seeds[1])
+        self.loss = make_style_loss(spec, n_outfits, embed_dim, c.resolved_margin, c.temperature)
+
+    def style_loss(self, emb: torch.Tensor, batch: np.ndarray) -> torch.Tensor:
+        labels = self.outfits[batch]
+        if self.spec.labels == "outfit-proxy":  # global outfit codes, scored against the sampled proxies
+            ids = torch.as_tensor(self.proxies.sample(labels))
+            return self.loss(emb, torch.as_tensor(labels), ids)
+        local, _ = encode_labels(labels)  # "batch-outfit": codes within the batch, for the miner
+        tup = tuple(t.to(emb.device) for t in self.miner.mine(local, self.categories[batch]))
+        return self.loss(emb.float(), torch.as_tensor(local, device=emb.device), tup)
+
+
+def _pair_accuracy(emb: np.ndarray, outfits: np.ndarray, categories: np.ndarray, seed: int = 0,
+                   n: int = 2000) -> float:
+    """Share of (anchor, outfit-mate of another category, random item of another outfit) with the mate closer."""
+    rng = np.random.default_rng(seed)
+    outfits, categories = np.asarray(outfits), np.asarray(categories)
+    order = np.argsort(outfits, kind="stable")
+    _, start, count = np.unique(outfits[order], return_index=True, return_counts=True)
+    code = np.searchsorted(np.unique(outfits), outfits)
+    a = rng.integers(len(outfits), size=n)
+    mate = np.full(n, -1)
+    for _ in range(20):  # rejection sampling of a mate of another category (outfits hold few items)
+        todo = np.flatnonzero(mate < 0)
+        if not len(todo):
+            break
+        o = code[a[todo]]
+        j = order[start[o] + rng.integers(count[o])]
+        ok = categories[j] != categories[a[todo]]
+        mate[todo[ok]] = j[ok]
+    neg = rng.integers(len(outfits), size=n)
+    keep = (mate >= 0) & (outfits[neg] != outfits[a])
+    if not keep.any():
+        return float("nan")
+    a, mate, neg = a[keep], mate[keep], neg[keep]
+    d_mate = ((emb[a] - emb[mate]) ** 2).sum(1)
+    d_neg = ((emb[a] - emb[neg]) ** 2).sum(1)
+    return float((d_mate < d_neg).mean())
+
+
+@torch.no_grad()
+def _evaluate(heads: CTLHeads, features: np.ndarray, outfits: np.ndarray, categories: np.ndarray,
+              device: torch.device) -> dict[str, float]:
+    heads.eval()
+    logits, embs = [], []
+    for s in range(0, len(features), 4096):
+        x = torch.as_tensor(features[s:s + 4096], device=device).float()
+        lg, e = heads(x)
+        logits.append(lg.float().cpu())
+        embs.append(e.float().cpu())
+    heads.train()
+    acc = (torch.cat(logits).argmax(1).numpy() == categories).mean()
+    return {"val_category_acc": float(acc),
+            "val_pair_acc": _pair_accuracy(torch.cat(embs).numpy(), outfits, categories)}
+
+
+def _optimizer(config: TrainConfig, params: list[dict]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
+                batches: Callable[[], Iterable[tuple[np.ndarray, Any]]], forward: Callable[[Any], torch.Tensor],
+                optimizer: torch.optim.Optimizer, device: torch.device,
+                progress: Progress | None, evaluate: Callable[[], dict[str, float]] | None,
+                train_modules: list[nn.Module], chunk: int | None = None, per_step: bool = False) -> pd.DataFrame:
+    """The loop shared by heads-only and end-to-end training; returns the curves.
+
+    ``batches()`` yields (item indices, input) per step for one epoch; ``forward(input)`` gives backbone features.
+    ``chunk``: run inputs through ``forward`` and the heads in chunks of this size with gradient caching
+    (``forward_backward_in_chunks``). ``per_step``: report progress after every step (slow end-to-end epochs),
+    not only after every epoch.
+    """
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    rows, stage = [], f"train {config.method}"
+    steps = len(step.sampler) if config.max_steps is None else min(len(step.sampler), config.max_steps)
+    for m in train_modules:
+        m.train()
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        sums = {"loss": 0.0, "style_loss": 0.0, "category_loss": 0.0}
+        correct = seen = 0
+        for i, (batch, inputs) in enumerate(batches()):
+            if i >= steps:
+                break
+            batch = np.asarray(batch)
+            cats = torch.as_tensor(step.categories[batch], device=device)
+            parts: dict[str, torch.Tensor] = {}
+
+            def loss_fn(logits: torch.Tensor, emb: torch.Tensor, batch: np.ndarray = batch,
+                        cats: torch.Tensor = cats, parts: dict[str, torch.Tensor] = parts) -> torch.Tensor:
+                parts["style"] = step.style_loss(emb.float(), batch)
+                parts["category"] = F.cross_entropy(logits.float(), cats)
+                return parts["style"] + config.category_weight * parts["category"]
+
+            optimizer.zero_grad(set_to_none=True)
+            if chunk is not None and len(batch) > chunk:
+                loss, (logits, _) = forward_backward_in_chunks(lambda x: heads(forward(x)), inputs, loss_fn, chunk,
+                                                               device, scale=scaler.scale, autocast=use_amp)
+            else:
+                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                    logits, emb = heads(forward(inputs))
+                loss = loss_fn(logits, emb)
+                scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            sums["loss"] += float(loss.detach())
+            sums["style_loss"] += float(parts["style"].detach())
+            sums["category_loss"] += float(parts["category"].detach())
+            correct += int((logits.argmax(1) == cats).sum())
+            seen += len(batch)
+            if per_step and progress is not None:
+                progress(f"{stage} epoch {epoch}/{config.epochs}", i + 1, steps)
+        row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()},
+               "category_acc": correct / max(seen, 1)}
+        if evaluate is not None:
+            row.update(evaluate())
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        if progress is not None and not per_step:
+            progress(stage, epoch, config.epochs)
+    return pd.DataFrame(rows)
+
+
+def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories: np.ndarray | list,
+                config: TrainConfig, progress: Progress | None = None,
+                val: tuple[np.ndarray, np.ndarray | list, np.ndarray | list] | None = None,
+                ) -> tuple[CTLHeads, pd.DataFrame]:
+    """Train fresh CTL heads on cached features (N, D) with ``config.method``; same seed -> same weights (CPU).
+
+    ``outfit_ids``: one outfit label (str/int) per row; ``categories``: category index 0..20 (or name) per row.
+    ``val`` (features, outfit_ids, categories) adds val_category_acc / val_pair_acc to the curves after each
+    epoch (monitoring only; nothing is selected on it). Returns the heads (eval mode, on CPU) and the curves:
+    epoch, loss, style_loss, category_loss, category_acc, [val_...], seconds.
+    """
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(outfit_ids) or len(features) != len(categories):
+        raise TrainingError(f"features must be (N, D) with one outfit id and category per row, got "
+                            f"{features.shape}, {len(outfit_ids)} outfit ids, {len(categories)} categories")
+    cats = _category_codes(categories)
+    outfits, _ = encode_labels(outfit_ids)
+    device = pick_device(config.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        heads = CTLHeads(HeadsConfig(in_dim=features.shape[1], embed_dim=config.embed_dim)).to(device)
+        try:
+            step = _Step(config, outfits, cats, config.embed_dim)
+        except AssertionError as e:
+            raise TrainingError(f"cannot train {config.method}: {e}") from None
+        step.loss.to(device)
+        params = [{"params": heads.parameters()}]
+        if any(True for _ in step.loss.parameters()):
+            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
+        optimizer = _optimizer(config, params)
+        feats_t = torch.as_tensor(features, device=device)
+        evaluate = None
+        if val is not None:
+            v_feats = np.ascontiguousarray(val[0], dtype=np.float32)
+            v_out, _ = encode_labels(val[1])
+            v_cats = _category_codes(val[2])
+            evaluate = lambda: _evaluate(heads, v_feats, v_out, v_cats, device)
+        curves = _run_epochs(config, step, heads, lambda: ((b, b) for b in step.sampler),
+                             lambda b: feats_t[torch.as_tensor(b, device=device)],
+                             optimizer, device, progress, evaluate, [heads])
+    return heads.cpu().eval(), curves
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Workspace wiring
+
+
+class _ItemImages(torch.utils.data.Dataset):
+    """Item crops as backbone input tensors, indexed like the training arrays."""
+
+    def __init__(self, ws: Workspace, sources: list[tuple[str, tuple | None]], transform: Callable):
+        self.ws, self.sources, self.transform = ws, sources, transform
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, box = self.sources[i]
+        return self.transform(crop_box(load_image(self.ws.abs(path)), box)), i
+
+
+def train_end_to_end(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit_ids: np.ndarray,
+                     categories: np.ndarray, backbone: nn.Module, config: TrainConfig,
+                     progress: Progress | None = None) -> tuple[CTLHeads, pd.DataFrame]:
+    """Fine-tune ``backbone`` and fresh heads on item images with the same samplers/losses as ``train_heads``.
+
+    The backbone is updated in place (lr ``config.backbone_lr``); the heads come back on CPU in eval mode.
+    """
+    cats = _category_codes(categories)
+    outfits, _ = encode_labels(outfit_ids)
+    device = pick_device(config.device)
+    images = _ItemImages(ws, sources, build_transform(backbone.preprocess))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        heads = CTLHeads(HeadsConfig(in_dim=backbone.num_features, embed_dim=config.embed_dim)).to(device)
+        backbone.to(device)
+        try:
+            step = _Step(config, outfits, cats, config.embed_dim)
+        except AssertionError as e:
+            raise TrainingError(f"cannot train {config.method}: {e}") from None
+        step.loss.to(device)
+        params = [{"params": heads.parameters()}, {"params": backbone.parameters(), "lr": config.backbone_lr}]
+        if any(True for _ in step.loss.parameters()):
+            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
+        optimizer = _optimizer(config, params)
+        loader = torch.utils.data.DataLoader(images, batch_sampler=step.sampler, num_workers=config.num_workers,
+                                             pin_memory=device.type == "cuda")
+        curves = _run_epochs(config, step, heads, lambda: ((idx.numpy(), x) for x, idx in loader),
+                             lambda x: backbone.forward_features(x.to(device, non_blocking=True)),
+                             optimizer, device, progress, None, [heads, backbone], chunk=config.chunk_size,
+                             per_step=True)
+    backbone.eval()
+    return heads.cpu().eval(), curves
+
+
+def train(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKBONE,
+          progress: Progress | None = None) -> Path:
+    """Train ``config.method`` on the workspace's train split and write the run folder; returns ws.model_dir(method).
+
+    Heads mode trains on cached features (computed once per backbone, resumable); the test split's cached
+    features are used only to draw the validation curves. End-to-end mode fine-tunes the backbone on images and
+    also writes ``backbone.pt`` (its state_dict) to the run folder.
+    """
+    items = read_items(ws.items_csv)
+    train_items = items[items["split"] == "train"].reset_index(drop=True)
+    test_items = items[items["split"] == "test"].reset_index(drop=True)
+    if train_items["outfit_id"].nunique() < 2:
+        raise TrainingError(f"{ws.items_csv} has {train_items['outfit_id'].nunique()} training outfits; need at "
+                            "least 2 (build the dataset first)")
+    backbone = create_backbone(backbone_name, pretrained=True)
+    run_dir = ws.model_dir(config.method)
+    if config.mode == "heads":
+        feats = cached_features(ws, backbone, item_sources(train_items), progress=progress)
+        val = None
+        if len(test_items):
+            val = (cached_features(ws, backbone, item_sources(test_items), progress=progress),
+                   test_items["outfit_id"].to_numpy(), test_items["category"].to_numpy())
+        heads, curves = train_heads(feats, train_items["outfit_id"].to_numpy(), train_items["category"].to_numpy(),
+                                    config, progress=progress, val=val)
+        save_run(run_dir, heads, backbone.name, config.to_dict(), curves)
+    else:
+        heads, curves = train_end_to_end(ws, item_sources(train_items), train_items["outfit_id"].to_numpy(),
+                                         train_items["category"].to_numpy(), backbone, config, progress)
+        save_run(run_dir, heads, backbone.name, config.to_dict(), curves, backbone_state=backbone.cpu().state_dict())
+    return run_dir
+
