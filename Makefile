@@ -1,9 +1,11 @@
 # The two commands of the README:  make run  (set up, build the demo, start the app)  and  make test.
 PY := .venv/bin/python
 PORT ?= 8501
+# This machine only. Another address (e.g. ADDRESS=0.0.0.0) is served only once accounts exist (see the README).
+ADDRESS ?= 127.0.0.1
 SIZE ?= 3000
 
-.PHONY: run test setup demo app bench clean-workspace
+.PHONY: run test setup demo data app bench clean-workspace
 
 setup:
 	@bash scripts/setup.sh
@@ -11,12 +13,22 @@ setup:
 demo: setup
 	$(PY) -m ctl_core demo --size $(SIZE)
 
-run: demo
-	$(PY) -m streamlit run app/main.py --server.headless true --server.port $(PORT) \
-	  --browser.gatherUsageStats false
+# make run DATA=DIR: import the outfit tables in DIR into workspace-<name of DIR> (once), build it, serve it.
+DATA ?=
+DATA_WS = workspace-$(notdir $(abspath $(DATA)))
+
+run: $(if $(DATA),data,demo)
+	$(if $(DATA),CTL_WORKSPACE=$(abspath $(DATA_WS)) )$(PY) -m streamlit run app/main.py --server.headless true \
+	  --server.address $(ADDRESS) --server.port $(PORT) --browser.gatherUsageStats false
+
+data: setup
+	@test -f $(DATA_WS)/data/import_outfits_report.json || \
+	  $(PY) -m ctl_core --workspace $(DATA_WS) import outfits $(DATA)
+	$(PY) -m ctl_core --workspace $(DATA_WS) build
 
 app: setup
-	$(PY) -m streamlit run app/main.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m streamlit run app/main.py --server.headless true --server.address $(ADDRESS) --server.port $(PORT) \
+	  --browser.gatherUsageStats false
 
 test:
 	@bash scripts/setup.sh --test-deps

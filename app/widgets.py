@@ -1,10 +1,41 @@
-"""Display helpers shared by pages: result grids and the query-understanding card."""
+"""Display helpers shared by pages: result grids, the query-understanding card, and ``md`` for data in Markdown.
+
+Streamlit reads every ``st.markdown``/``st.caption``/``st.error``/... body, and pill and button labels, as Markdown:
+an image there is fetched (``![](http://...)``), a link followed, ``:red[...]`` and ``$...$`` rendered. Text that
+comes from data (catalogue titles and ids, names, comments, study names, failure modes, error messages that quote
+them) goes through ``md`` first, or is shown with ``st.text``/``st.dataframe``; nothing passes
+``unsafe_allow_html``.
+"""
 from __future__ import annotations
+
+import re
 
 import streamlit as st
 
 from app.loaders import price_text
 from ctl_core.config import Workspace
+from ctl_core.images import displayable
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&^])")
+# GFM links bare URLs and e-mail addresses after parsing, so escapes cannot stop it; an invisible WORD JOINER
+# (U+2060) before "http://", "https://", "www." and after "@" does (the linker needs a space or punctuation there).
+_AUTOLINK = re.compile(r"(?i)(?=https?://|www\.)|(?<=@)(?=\w)")
+WORD_JOINER = "\u2060"
+
+
+
+def product_image(path, **kw) -> None:
+    """``st.image`` of a catalogue file that can never break the page: an unshowable file gets a short note."""
+    if displayable(path):
+        st.image(str(path), **kw)
+    else:
+        st.caption("(image cannot be shown)")
+
+def md(text: object) -> str:
+    """``text`` shown literally inside Markdown: every Markdown, HTML and directive character backslash-escaped, bare
+    URLs and e-mail addresses kept from becoming links, on one line (whitespace runs become one space)."""
+    flat = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
 def result_grid(ws: Workspace, results: list[dict], columns: int = 5, key: str = "grid") -> None:
@@ -16,23 +47,22 @@ def result_grid(ws: Workspace, results: list[dict], columns: int = 5, key: str =
         cols = st.columns(columns)
         for col, r in zip(cols, results[start:start + columns]):
             with col:
-                st.image(str(ws.abs(r["image_path"])), width="stretch")
+                product_image(ws.abs(r["image_path"]), width="stretch")
                 title = r.get("title") or r["item_id"]
-                st.markdown(f"**{title}**  \n{r['category']} · {price_text(r.get('price'))}  \n"
-                            f"<span style='color:gray'>distance {r['distance']:.3f} · `{r['item_id']}`</span>",
-                            unsafe_allow_html=True)
+                st.markdown(f"**{md(title)}**  \n{md(r['category'])} · {price_text(r.get('price'))}")
+                st.caption(f"distance {r['distance']:.3f} · {md(r['item_id'])}")
 
 
 def query_card(query: dict) -> None:
     """The query-understanding stage: category, confidence, product-shot check, complementary categories."""
-    st.markdown(f"**Predicted category:** {query['category']} ({query['confidence']:.0%} confidence)")
+    st.markdown(f"**Predicted category:** {md(query['category'])} ({query['confidence']:.0%} confidence)")
     score = query.get("product_shot_score")
     if score is not None:
         st.markdown(f"**Product-shot check:** {'passed' if query.get('is_product_shot') else 'failed'} "
                     f"(score {score:.2f})")
     if query.get("warning"):
-        st.warning(query["warning"], icon=":material/warning:")
-    st.markdown("**Complementary categories:** " + ", ".join(query.get("complementary", [])))
+        st.warning(md(query["warning"]), icon=":material/warning:")
+    st.markdown("**Complementary categories:** " + ", ".join(md(c) for c in query.get("complementary", [])))
 
 
 def timings(t: dict) -> None:

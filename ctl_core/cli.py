@@ -27,20 +27,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     d.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
     d.add_argument("--export", action="store_true", help="also export each model to TorchScript")
+    add_engine_args(d)
 
     imp = sub.add_parser("import", help="bring a real source into the workspace (prints the bad-input report)")
     isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    of = isub.add_parser("outfits", help="outfit tables: the Mango datathon layout (datathon/dataset/*.csv) or "
+                         "products.csv + outfits.csv")
+    of.add_argument("folder", type=Path)
+    of.add_argument("--replace", action="store_true", help="allow an import that removes every product this "
+                    "source imported before")
     t = isub.add_parser("ctl-tsv", help="the released CTL dataset: raw_*.tsv + a folder of collage images")
     t.add_argument("tsv", type=Path, nargs="+", help="raw_train.tsv and/or raw_test.tsv (import both in one call: "
                    "each import replaces the rows of its own source)")
     t.add_argument("--images", type=Path, required=True, help="folder of collage images named by signature")
     t.add_argument("--fitb", type=Path, default=None, help="the release's fitb_eval.json")
+    t.add_argument("--replace", action="store_true", help="allow an import that removes every box this source "
+                   "imported before")
     pv = isub.add_parser("polyvore", help="a Polyvore Outfits folder (Vasileva et al. 2018)")
     pv.add_argument("root", type=Path)
     pv.add_argument("--variant", choices=["nondisjoint", "disjoint"], default="nondisjoint")
+    pv.add_argument("--replace", action="store_true", help="allow an import that removes every product this "
+                    "source imported before")
     fo = isub.add_parser("folder", help="a folder of product images, optional CSV (id, category, price, title)")
     fo.add_argument("folder", type=Path)
     fo.add_argument("--csv", type=Path, default=None)
+    fo.add_argument("--replace", action="store_true", help="allow an import that removes every product this "
+                    "source imported before (e.g. a header-only CSV)")
+    fo.add_argument("--purpose", choices=["catalogue", "categories"], default=None,
+                    help="catalogue: serve the products; categories: only teach the category head with them "
+                         "(default: categories when the catalogue already holds an outfit source's products)")
 
     ds = sub.add_parser("dataset", help="run the cleanup rules and the train/test split on the imported boxes")
     ds.add_argument("--seed", type=int, default=0)
@@ -59,14 +74,37 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--chunk-size", type=int, default=None,
                     help="end-to-end: images per forward/backward chunk, the loss still over the whole batch "
                          "(gradient caching; default 32; 0 = the whole batch at once)")
+    tr.add_argument("--metadata", nargs="*", default=None, metavar="FIELD",
+                    help="catalogue fields fed to the style head beside the image (product_type colour fabric "
+                         "group_id product_id; none given: image only)")
+    tr.add_argument("--meta-dropout", type=float, default=None, help="share of items trained without metadata")
+    tr.add_argument("--margin", type=float, default=None, help="loss margin (default: the method's own)")
+    tr.add_argument("--items-per-outfit", type=int, default=None, help="items drawn per outfit in a batch")
+    tr.add_argument("--validate", action="store_true",
+                    help="tune: hold out 15%% of the TRAINING outfits, train on the rest and print the validation "
+                         "figures (nothing is written; the test split is not read)")
 
-    ev = sub.add_parser("evaluate", help="the Table-4 comparison of every trained model (R@K, FITB, category acc.)")
+    bu = sub.add_parser("build", help="after an import: dataset, features, the methods, evaluation and indices "
+                        "(each step skipped when its output is up to date; wall time per step)")
+    bu.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    bu.add_argument("--seed", type=int, default=0)
+    bu.add_argument("--epochs", type=int, default=None, help="training epochs (default: each method's own)")
+    bu.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    bu.add_argument("--force", action="store_true", help="rebuild every step")
+    bu.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
+
+    ev = sub.add_parser("evaluate", help="the Table-4 comparison of every trained model (R@K, FITB, category acc.); "
+                        "with --fitb, your own fill-in-the-blank questions by product id")
     ev.add_argument("--methods", nargs="+", choices=METHODS, default=None)
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--fitb", type=Path, default=None, metavar="FILE", help='JSON list of {"question": [product_id, '
+                    '...], "answers": [product_id, ...], "correct": 0}, scored on the catalogue embeddings')
+    ev.add_argument("--json", action="store_true", help="with --fitb: print one JSON object")
 
     ix = sub.add_parser("index", help="catalogue inference and per-category indices for one model")
     ix.add_argument("--model", required=True, choices=METHODS)
     ix.add_argument("--device", default="auto")
+    add_engine_args(ix)
 
     ex = sub.add_parser("export", help="export backbone + heads to TorchScript for serving")
     ex.add_argument("--model", required=True, choices=METHODS)
@@ -82,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--diversity", type=float, default=0.0, help="diversity blending term (0 = off)")
     rc.add_argument("--device", default="auto")
     rc.add_argument("--json", action="store_true", help="print one JSON object")
+    rc.add_argument("--show-duplicates", action="store_true",
+                    help="keep colour variants of one model (same group_id) and near-identical images in the lists")
+
+    un = sub.add_parser("understand", help="query understanding for images or folders of images: category, "
+                        "confidence, product-shot score, warning (batched)")
+    un.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="image files or folders of images")
+    un.add_argument("--model", required=True, choices=METHODS)
+    un.add_argument("--batch-size", type=int, default=32)
+    un.add_argument("--no-flip", action="store_true", help="no test-time flip of the category probabilities")
+    un.add_argument("--device", default="auto")
+    un.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
 
     st = sub.add_parser("study", help="human-evaluation studies")
     ssub = st.add_subparsers(dest="study_command", required=True, metavar="ACTION")
@@ -128,7 +177,74 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
     bf.add_argument("--repeats", type=int, default=2)
     bf.add_argument("--compile", action="store_true", help="torch.compile the backbone first")
+    bc = bsub.add_parser("catalogue", help="catalogue inference: local engine vs Ray with 1 and 2 actors")
+    bc.add_argument("--model", default="triplet-category", choices=METHODS)
+    bc.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="Ray pool sizes to measure")
+    bc.add_argument("--batch-size", type=int, default=32, help="Ray: images per forward pass")
+    bc.add_argument("--n-images", type=int, default=None, help="cap each catalogue (default: all of it)")
+    bc.add_argument("--images", type=Path, default=None,
+                    help="also a folder of product photos, e.g. ../shared/real/mango/datathon/images")
+    bc.add_argument("--repeats", type=int, default=1, help="rounds over the engines; each keeps its fastest")
+    add_users_parser(sub)
+    add_db_parser(sub)
     return p
+
+
+def add_db_parser(sub) -> None:
+    """``db backup|restore FILE``: the human-evaluation database (logic in db.backup)."""
+    d = sub.add_parser("db", help="back up or restore the human-evaluation database (SQLite; PostgreSQL: "
+                       "pg_dump/pg_restore)")
+    dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    b = dsub.add_parser("backup", help="a consistent copy of the live database, safe while stylists are labelling")
+    b.add_argument("file", type=Path)
+    r = dsub.add_parser("restore", help="replace the database by a backup (the current one is kept beside it)")
+    r.add_argument("file", type=Path)
+
+
+def add_users_parser(sub) -> None:
+    """``users add|list|disable|enable|reset``: accounts for the app (logic in db.accounts)."""
+    u = sub.add_parser("users", help="accounts for the app: add, list, disable, enable, reset")
+    usub = u.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    link = argparse.ArgumentParser(add_help=False)
+    link.add_argument("--base-url", default=None, help="the address people open, for the invitation link "
+                      "(default http://HOST:PORT, e.g. https://ctl.example.org behind a reverse proxy)")
+    link.add_argument("--host", default="127.0.0.1", help="host of the invitation link (default 127.0.0.1)")
+    link.add_argument("--port", type=int, default=8501, help="port of the invitation link (default 8501)")
+    secret = argparse.ArgumentParser(add_help=False)
+    g = secret.add_mutually_exclusive_group()
+    g.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    g.add_argument("--invite", action="store_true", help="print a one-time link with which the person sets it")
+    ua = usub.add_parser("add", parents=[link, secret], help="add an account (password prompted, read from stdin, "
+                         "or set by the person through a one-time invitation link)")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, metavar="admin|researcher|stylist")
+    usub.add_parser("list", help="accounts, roles, status and last sign-in")
+    ud = usub.add_parser("disable", help="stop an account from signing in (its judgments stay)")
+    ud.add_argument("name")
+    ue = usub.add_parser("enable", help="let a disabled account sign in again")
+    ue.add_argument("name")
+    ur = usub.add_parser("reset", parents=[link, secret], help="unlock and set a new password (or send a new invite)")
+    ur.add_argument("name")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and the Ray job's options (``ctl_core.serving.engines.EngineConfig``)."""
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: one process (default); ray: a Ray Data job on this machine or a cluster")
+    g.add_argument("--address", default=None, help="ray: join this cluster (auto, HOST:6379, ray://HOST:10001); "
+                   "default: start a local Ray instance")
+    g.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="ray: inference actors (default: one per GPU, else 2)")
+    g.add_argument("--ray-batch-size", type=int, default=32, metavar="N", help="ray: images per forward pass")
+
+
+def engine_config(args):
+    """The ``EngineConfig`` that ``add_engine_args`` options describe."""
+    from ctl_core.serving.engines import EngineConfig
+    return EngineConfig(engine=args.engine, address=args.address, actors=args.ray_actors,
+                        batch_size=args.ray_batch_size, device=getattr(args, "device", "auto"),
+                        progress_bars=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,22 +266,25 @@ def main(argv: list[str] | None = None) -> int:
 def _demo(ws, args, progress):
     from ctl_core.workflows.demo import DemoConfig, build_demo
     status = build_demo(ws, DemoConfig(size=args.size, seed=args.seed, methods=tuple(args.methods), force=args.force,
-                                       evaluate=not args.no_evaluate, export=args.export), progress=progress)
+                                       evaluate=not args.no_evaluate, export=args.export,
+                                       engine=engine_config(args)), progress=progress)
     print(f"demo workspace ready at {ws.root}" if status.ready else f"demo incomplete: {status}")
 
 
 def _import(ws, args, progress):
     from ctl_core.data import importers
-    if args.source == "ctl-tsv":
+    if args.source == "outfits":
+        report = importers.import_outfits(ws, args.folder, progress=progress, replace=args.replace)
+    elif args.source == "ctl-tsv":
         report = importers.import_ctl_tsv(ws, args.tsv if len(args.tsv) > 1 else args.tsv[0], args.images,
-                                         fitb=args.fitb, progress=progress)
+                                         fitb=args.fitb, progress=progress, replace=args.replace)
     elif args.source == "polyvore":
-        report = importers.import_polyvore(ws, args.root, variant=args.variant)
+        report = importers.import_polyvore(ws, args.root, variant=args.variant, replace=args.replace)
     else:
-        report = importers.import_folder(ws, args.folder, csv=args.csv)
+        report = importers.import_folder(ws, args.folder, csv=args.csv, purpose=args.purpose, replace=args.replace)
     print(report)
     if args.source != "folder":
-        print("next: python -m ctl_core dataset   (cleanup rules and split), then train / index")
+        print("next: python -m ctl_core build   (cleanup, features, the methods, evaluation, indices)")
 
 
 def _dataset(ws, args, progress):
@@ -180,14 +299,42 @@ def _train(ws, args, progress):
                  if v is not None}
     if args.chunk_size is not None:
         overrides["chunk_size"] = args.chunk_size or None  # 0: the whole batch at once
+    for key in ("metadata", "meta_dropout", "margin", "items_per_outfit"):
+        if getattr(args, key) is not None:
+            overrides[key] = tuple(args.metadata) if key == "metadata" else getattr(args, key)
     config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
+    if args.validate:
+        from ctl_core.training.validation import validate
+        res = validate(ws, config, backbone_name=args.backbone, progress=progress)
+        shown = {k: res[k] for k in ("FITB", "n_fitb", "R@1", "R@5", "R@10", "R@10_cat", "n_queries",
+                                     "n_fit_outfits", "n_val_outfits")}
+        if "without_metadata" in res:
+            shown["without_metadata"] = {k: res["without_metadata"][k] for k in ("FITB", "R@10", "R@10_cat")}
+        print(json.dumps(shown, indent=2))
+        return
     run = training.train(ws, config, backbone_name=args.backbone, progress=progress)
     print(f"trained {args.method}: {run}")
 
 
+def _build(ws, args, progress):
+    from ctl_core.workflows.build import BuildConfig, build_workspace
+    build_workspace(ws, BuildConfig(methods=tuple(args.methods), backbone=args.backbone, seed=args.seed,
+                                    force=args.force, evaluate=not args.no_evaluate, epochs=args.epochs),
+                    progress=progress)
+    print(f"workspace built: {ws.root}  (serve it: CTL_WORKSPACE={ws.root} make app)")
+
+
 def _evaluate(ws, args, progress):
     from ctl_core import evaluation
-    from ctl_core.workflows.demo import store_offline_metrics
+    from ctl_core.workflows.build import store_offline_metrics
+    if args.fitb is not None:
+        results = evaluation.evaluate_fitb_file(ws, args.fitb, args.methods)
+        if args.json:
+            from ctl_core.io import to_jsonable
+            print(json.dumps(to_jsonable({"file": str(args.fitb), "methods": results})))
+        else:
+            print(evaluation.format_fitb_results(results, args.fitb))
+        return
     table = evaluation.evaluate_all(ws, args.methods, evaluation.EvalConfig(seed=args.seed), progress=progress)
     print(evaluation.format_table(table))
     store_offline_metrics(ws, table)
@@ -195,9 +342,10 @@ def _evaluate(ws, args, progress):
 
 
 def _index(ws, args, progress):
-    from ctl_core.serving import catalogue, index
-    catalogue.infer_catalogue(ws, args.model, device=args.device, progress=progress)
-    manifest = index.build_indices(ws, args.model, progress=progress)
+    from ctl_core.serving.engines import index_catalogue
+    report, manifest = index_catalogue(ws, args.model, engine_config(args), progress=progress)
+    progress.close()
+    print(report)
     print(json.dumps({k: v for k, v in manifest.items() if k != "categories"}, indent=2, default=str))
 
 
@@ -209,7 +357,7 @@ def _export(ws, args, progress):
 def _recommend(ws, args, progress):
     from ctl_core.serving.recommender import BlendConfig, Recommender
     rec = Recommender(ws, args.model, device=args.device)
-    blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity)
+    blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity, dedupe=not args.show_duplicates)
     out = rec.recommend(item_id=args.item, image=args.image, k=args.k, max_categories=args.max_categories, blend=blend)
     d = out.to_dict()
     if args.json:
@@ -272,6 +420,10 @@ def _bench(ws, args, progress):
         res = run_serve_bench(n_items=args.n_items, n_queries=args.n_queries, k=args.k,
                               hnsw_threshold=args.hnsw_threshold, ef_search=args.ef_search, upload=not args.no_upload,
                               progress=progress)
+    elif args.bench_command == "catalogue":
+        from ctl_core.bench.catalogue import run_catalogue_bench
+        res = run_catalogue_bench(ws, method=args.model, actors=args.actors, batch_size=args.batch_size,
+                                  n_images=args.n_images, images=args.images, repeats=args.repeats)
     else:
         from ctl_core.bench.featurize import run_featurize_bench
         res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size, backbone=args.backbone,
@@ -279,6 +431,79 @@ def _bench(ws, args, progress):
     print(json.dumps(res, indent=2, default=str))
 
 
-_COMMANDS = {"demo": _demo, "import": _import, "dataset": _dataset, "train": _train, "evaluate": _evaluate,
-             "index": _index, "export": _export, "recommend": _recommend, "study": _study, "scene": _scene,
-             "bench": _bench}
+def _users(ws, args, progress):
+    from db import accounts, session
+    engine = session.make_engine(ws.db_url)
+    session.init_db(engine)
+    cmd = args.users_command
+    if cmd == "list":
+        for a in accounts.list_accounts(engine):
+            last = f"{a.last_sign_in_at:%Y-%m-%d %H:%M} UTC" if a.last_sign_in_at else "never"
+            print(f"{a.name:<24} {a.role:<10} {a.status:<9} last sign-in {last}")
+        return
+    if cmd in ("disable", "enable"):
+        info = accounts.set_disabled(engine, args.name, disabled=cmd == "disable")
+        print(f"{info.name}: {info.status}")
+        return
+    password = None if args.invite else _read_password(args.password_stdin)
+    if cmd == "add":
+        info = accounts.add_account(engine, args.name, args.role, password)
+        print(f"added {info.name} ({info.role})")
+        token = accounts.create_invitation(engine, info.name) if args.invite else None
+    else:
+        token = accounts.reset_account(engine, args.name, password)
+        print(f"reset {accounts.get_account(engine, args.name).name}")
+    if token is not None:
+        base = args.base_url or f"http://{args.host}:{args.port}"
+        print(f"one-time invitation link (valid {accounts.DEFAULT_CONFIG.invite_ttl.days} days): "
+              f"{accounts.invite_url(token, base)}")
+
+
+def _db(ws, args, progress):
+    from db import backup
+    if args.db_command == "backup":
+        info = backup.backup(ws.db_url, args.file)
+        print(f"backed up to {info.path} ({info.bytes:,} bytes; "
+              + ", ".join(f"{n} {t}" for t, n in info.tables.items()) + ")")
+        return
+    info, saved = backup.restore(ws.db_url, args.file)
+    if saved is not None:
+        print(f"the previous database is kept at {saved}")
+    print(f"restored {info.path} (" + ", ".join(f"{n} {t}" for t, n in info.tables.items()) + ")")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError("no password given; pass --password-stdin and pipe it in, or --invite for a link")
+    import getpass
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ; run the command again")
+    return first
+
+
+def _understand(ws, args, progress):
+    from ctl_core.serving.adapter import ModelAdapter
+    from ctl_core.serving.product_shot import ProductShotScorer
+    from ctl_core.serving.understand import UnderstandConfig, understand_images
+    config = UnderstandConfig(batch_size=args.batch_size, flip=not args.no_flip)
+    adapter = ModelAdapter.load(ws, args.model, args.device)
+    scorer = ProductShotScorer.load(ws, adapter.backbone, fit=True, progress=progress)
+    out = understand_images(adapter, args.paths, config, scorer)
+    progress.close()
+    if args.json:
+        print(json.dumps([u.to_dict() for u in out]))
+        return
+    for u in out:
+        if u.error:
+            print(f"{u.path}: error: {u.error}")
+            continue
+        print(f"{u.path}: {u.category} ({u.confidence:.0%})  product shot {u.product_shot_score:.2f}"
+              + (f"  warning: {u.warning}" if u.warning else ""))
+
+
+_COMMANDS = {"demo": _demo, "build": _build, "import": _import, "dataset": _dataset, "train": _train,
+             "evaluate": _evaluate, "index": _index, "export": _export, "recommend": _recommend, "study": _study,
+             "scene": _scene, "bench": _bench, "users": _users, "db": _db, "understand": _understand}

@@ -34,6 +34,8 @@ INFERENCE_META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
 TABLE_CSV_FILE = "table.csv"
 TABLE_JSON_FILE = "table.json"
+PRODUCT_SHOT_DIR = "product-shot"  # models/product-shot/: the person detector of the product-shot check
+PERSON_DETECTOR_FILE = "person.json"
 SCENE_WEIGHTS_FILE = "scene.pt"  # not heads.pt: the scene-based run is not a CTLHeads run
 
 
@@ -49,6 +51,7 @@ class Workspace:
     Layout (every stage reads and writes only its own part):
       universe/            demo generator output: products/*.png, collages/*.jpg, scenes/*.jpg
       data/catalogue.csv   products a user can query and be served (see ctl_core.data.tables)
+      data/category_examples.csv  labelled photos that only teach the category head (never served)
       data/raw_boxes.csv   collage boxes before cleanup (one row per box)
       data/items.csv       cleaned outfit items with split (one row per item occurrence)
       data/*_report.json   cleanup / import reports
@@ -77,6 +80,12 @@ class Workspace:
     @property
     def catalogue_csv(self) -> Path:
         return self.data_dir / "catalogue.csv"
+
+    @property
+    def category_examples_csv(self) -> Path:
+        """Labelled product photos that only teach the category head (``import folder --purpose categories``):
+        catalogue.csv's columns, never served, indexed or put in a study."""
+        return self.data_dir / "category_examples.csv"
 
     @property
     def raw_boxes_csv(self) -> Path:
@@ -114,6 +123,11 @@ class Workspace:
 
     def metrics_path(self, method: str) -> Path:
         return self.model_dir(method) / METRICS_FILE
+
+    @property
+    def person_detector_path(self) -> Path:
+        """The product-shot check's person detector (ctl_core.serving.product_shot)."""
+        return self.models_dir / PRODUCT_SHOT_DIR / PERSON_DETECTOR_FILE
 
     @property
     def scene_weights_path(self) -> Path:

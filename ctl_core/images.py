@@ -2,7 +2,13 @@
 
 Whatever arrives — zero bytes, truncated files, decompression bombs, CMYK, 16-bit, grayscale, palette, RGBA,
 EXIF-rotated — either comes back as an upright 8-bit RGB ``PIL.Image`` or raises ``ImageError`` whose message
-names the problem. Nothing else escapes.
+names the problem. Nothing else escapes. Checks run cheapest first, before anything is decoded: the file size by
+``stat`` (a 2 GB file named ``.jpg`` is never read), then the header's pixel count (decompression bombs) and shape
+(a side under ``MIN_SIDE`` pixels or an aspect ratio over ``MAX_ASPECT``:1 is no product photo, and Streamlit's
+``st.image`` cannot even scale such an image down).
+
+``displayable(path)`` answers, from the file's size and header alone, whether the app can show a catalogue image;
+``load_thumbnail(path)`` gives a small RGB copy to show, or None.
 """
 from __future__ import annotations
 
@@ -20,6 +26,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000
 # Largest upload we accept (bytes); the app shows this limit.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# Largest image file we read from disk (bytes), checked by stat before reading.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+# Shape limits of a usable image: shortest side in pixels, longest side / shortest side.
+MIN_SIDE = 16
+MAX_ASPECT = 20.0
 BACKGROUND = (255, 255, 255)
 
 
@@ -27,19 +38,49 @@ class ImageError(ValueError):
     """An image that cannot be used, with a message that says why."""
 
 
-def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int = MAX_PIXELS,
-               name: str | None = None) -> Image.Image:
-    """Open ``source`` (path, bytes or file object) as an upright 8-bit RGB image, or raise ``ImageError``."""
-    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "uploaded image")
+def _read_source(source: str | os.PathLike | bytes | BinaryIO, label: str, max_bytes: int) -> bytes:
+    """The bytes of ``source``; a file larger than ``max_bytes`` is refused by its size, unread."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise ImageError(f"{label}: file not found")
-        data = path.read_bytes()
-    elif isinstance(source, (bytes, bytearray)):
+        try:
+            if not path.is_file():
+                raise ImageError(f"{label}: file not found")
+            size = path.stat().st_size
+        except OSError as e:  # e.g. a path component over 255 characters
+            raise ImageError(f"{label}: cannot open ({e.strerror or e})") from None
+        if size > max_bytes:
+            raise ImageError(f"{label}: the file is {size / 2**20:,.0f} MiB; images over "
+                             f"{max_bytes / 2**20:,.0f} MiB are refused")
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise ImageError(f"{label}: cannot read ({e.strerror or e})") from None
+    if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
-        data = source.read()
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageError(f"{label}: more than {max_bytes / 2**20:,.0f} MiB; larger images are refused")
+    return data
+
+
+def check_shape(width: int, height: int, label: str = "image", *, min_side: int = MIN_SIDE,
+                max_aspect: float = MAX_ASPECT) -> None:
+    """``ImageError`` when a ``width``×``height`` image is too small or too elongated to be a product photo."""
+    if min(width, height) >= 1 and max(width, height) > max_aspect * min(width, height):
+        raise ImageError(f"{label}: {width}x{height} pixels is {max(width, height) / min(width, height):,.0f}:1; "
+                         f"images more elongated than {max_aspect:g}:1 are refused")
+    if min(width, height) < min_side:
+        raise ImageError(f"{label}: {width}x{height} pixels is too small; each side needs at least {min_side} "
+                         "pixels")
+
+
+def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int = MAX_PIXELS,
+               name: str | None = None, max_bytes: int = MAX_FILE_BYTES, min_side: int = MIN_SIDE,
+               max_aspect: float = MAX_ASPECT) -> Image.Image:
+    """Open ``source`` (path, bytes or file object) as an upright 8-bit RGB image, or raise ``ImageError``."""
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "uploaded image")
+    data = _read_source(source, label, max_bytes)
     if len(data) == 0:
         raise ImageError(f"{label}: the file is empty (0 bytes)")
     try:
@@ -50,6 +91,7 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
             if w * h > max_pixels:
                 raise ImageError(f"{label}: {w}x{h} pixels is larger than the limit of {max_pixels:,} pixels "
                                  "(possible decompression bomb)")
+            check_shape(w, h, label, min_side=min_side, max_aspect=max_aspect)
             img.load()
     except ImageError:
         raise
@@ -59,7 +101,42 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
         raise ImageError(f"{label}: not a readable image (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{label}: image data is truncated or corrupt ({e})") from None
-    return to_rgb(img)
+    img = to_rgb(img)
+    check_shape(*img.size, label, min_side=min_side, max_aspect=max_aspect)  # EXIF rotation keeps the shape
+    return img
+
+
+def displayable(path: str | os.PathLike) -> bool:
+    """Whether the app can show the image file at ``path``: size, header, pixel count and shape all pass.
+
+    Reads only the header (cheap enough for every tile of a grid); a file that passes can still be truncated,
+    which ``st.image`` shows as a broken image rather than raising.
+    """
+    try:
+        p = Path(path)
+        if not p.is_file() or not 0 < p.stat().st_size <= MAX_FILE_BYTES:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+        if w * h > MAX_PIXELS:
+            return False
+        check_shape(w, h)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return False  # ImageError is a ValueError; UnidentifiedImageError an OSError
+    return True
+
+
+def load_thumbnail(path: str | os.PathLike, max_side: int = 512) -> Image.Image | None:
+    """An RGB copy of the image at ``path`` at most ``max_side`` pixels on its longest side, or None when the
+    image cannot be used (for pages that must never break on one bad catalogue image)."""
+    try:
+        img = load_image(path)
+    except ImageError:
+        return None
+    img.thumbnail((max_side, max_side))
+    return img
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -125,19 +202,30 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 PRODUCT_SHOT_THRESHOLD = 0.5
 """A product-shot score at or above this counts as a product shot (query understanding, indices, studies)."""
+UNIFORM_STD = 4.0
+"""Largest per-channel standard deviation (0–255) of a blank image: one at or below it scores 0."""
+MIN_CONTENT = 0.01
+"""Smallest share of pixels that must differ from the background for an image to show a product."""
 
 
 def product_shot_score(img: Image.Image) -> float:
     """How much ``img`` looks like a product shot (object on a plain light background), in [0, 1].
 
     Measured on a thin border: the share of border pixels that are light and close to the border's median
-    colour. Product shots score near 1; scenes, textures and tight crops score low.
+    colour. Product shots score near 1; scenes, textures and tight crops score low. An image with no object on
+    its background — blank or near-uniform, fewer than ``MIN_CONTENT`` of its pixels away from the border colour —
+    scores 0: there is no product to see.
     """
     small = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.float32)
+    if float(small.std(axis=(0, 1)).max()) <= UNIFORM_STD:
+        return 0.0
     border = np.concatenate([small[:4].reshape(-1, 3), small[-4:].reshape(-1, 3),
                              small[:, :4].reshape(-1, 3), small[:, -4:].reshape(-1, 3)])
     median = np.median(border, axis=0)
     close = np.abs(border - median).max(axis=1) < 24
     light = border.mean(axis=1) > 190
     uniform = float(close.mean())
+    content = float((np.abs(small.reshape(-1, 3) - median).max(axis=1) >= 24).mean())
+    if content < MIN_CONTENT:
+        return 0.0
     return float(np.clip(uniform * (0.5 + 0.5 * float(light.mean())), 0.0, 1.0))

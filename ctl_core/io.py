@@ -1,4 +1,4 @@
-"""Small file infrastructure with one owner: atomic writes, checksums, file stamps, JSON cleaning.
+"""Small file infrastructure with one owner: atomic writes, checksums, file stamps, JSON reading and cleaning.
 
 Every file the pipeline writes goes through ``atomic_path`` (or one of the writers built on it): the data is written
 to a unique temporary file beside the target (``.<name>.<uuid>.tmp``, so two writers never share a temp file) and
@@ -19,6 +19,10 @@ from typing import Any
 import numpy as np
 
 TMP_SUFFIX = ".tmp"
+
+
+class JSONReadError(ValueError):
+    """A JSON file that cannot be used (missing, not UTF-8, not JSON, nested too deep, or of the wrong type)."""
 
 
 def temp_path_for(path: Path) -> Path:
@@ -82,6 +86,39 @@ def file_stamp(path: str | os.PathLike) -> str:
     except OSError:
         return "missing"
     return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", expect: type | tuple[type, ...] | None = None,
+              error: type[ValueError] = JSONReadError, fix: str = "") -> Any:
+    """The parsed JSON of ``path``, or ``error`` (a ValueError): one line naming the file, the problem and ``fix``.
+
+    Every JSON a user hands us or the workspace holds is read here: besides syntax errors it catches input nested
+    too deep for the parser (``RecursionError``, e.g. ``[[[[...]]]]`` 200,000 deep), bytes that are not UTF-8 and,
+    with ``expect``, a top level of the wrong type (``expect=dict``: "expected an object, got a list").
+    """
+    suffix = f"; {fix}" if fix else ""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found{suffix}") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: {what} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+                    f"{suffix}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read {what} ({e.strerror or e}){suffix}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: {what} is not readable JSON ({e}){suffix}") from None
+    except RecursionError:
+        raise error(f"{path}: {what} is nested too deeply to read (more levels than the parser allows)"
+                    f"{suffix}") from None
+    if expect is not None and not isinstance(data, expect):
+        names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+        want = " or ".join(names.get(t, t.__name__) for t in (expect if isinstance(expect, tuple) else (expect,)))
+        raise error(f"{path}: {what} should be {want}, got {names.get(type(data), type(data).__name__)}"
+                    f"{suffix}") from None
+    return data
 
 
 def to_jsonable(o: Any) -> Any:

@@ -188,3 +188,91 @@ class OfflineMetric(Base):
 def row_dict(obj: Any) -> dict[str, Any]:
     """Column values of a mapped object as a plain dict."""
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+# ----------------------------------------------------------------------------------------------- accounts (issue 12)
+# Sign-in for the app (db/accounts.py holds the logic). An account's annotator row is bound on its first sign-in, so
+# a judgment belongs to the signed-in account. Passwords are stored only as argon2id hashes; invitation tokens only
+# as SHA-256 digests (they are random 256-bit secrets, so a fast digest is enough to make a stolen table useless).
+
+ROLES: tuple[str, ...] = ("stylist", "researcher", "admin")  # each role can do everything the ones before it can
+MAX_ROLE_LEN = 20
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint(f"length(name) BETWEEN 1 AND {MAX_NAME_LEN}", name="ck_account_name_len"),
+                      CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")", name="ck_account_role"),
+                      CheckConstraint("failed_attempts >= 0", name="ck_account_failed_attempts"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LEN), unique=True)  # NFKC-normalised, as shown
+    name_key: Mapped[str] = mapped_column(String(4 * MAX_NAME_LEN), unique=True)  # casefolded: "Ana" == "ana"
+    role: Mapped[str] = mapped_column(String(MAX_ROLE_LEN))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # None until an invite is used
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("annotators.id"), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Invitation(Base):
+    """A one-time link to set an account's password; only the token's SHA-256 is stored."""
+
+    __tablename__ = "account_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignInAttempt(Base):
+    """Every sign-in attempt, successful or not (``outcome``: ok, bad_password, unknown, locked, disabled, ...)."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempt_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    name: Mapped[str] = mapped_column(String(200))  # as typed (truncated), so attempts on unknown names show too
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20), default="app")
+
+
+# --------------------------------------------------------------------------------------- judgment history (issue 12)
+# Nothing lost: every create and edit of a judgment appends one row here, in the same transaction as the upsert of
+# ``judgments`` (db.store.submit_judgment), so the history and the current value never disagree. ``judgments``
+# keeps the latest value (what every statistic reads); this table keeps who changed what, when, from what.
+
+
+class JudgmentEvent(Base):
+    """One create or edit of a judgment: who (annotator), when, and the value before and after.
+
+    ``old_*`` are NULL/empty for a create. Failure modes are stored as JSON lists of codes, so the history stays
+    readable even if a failure mode is later renamed or deactivated.
+    """
+
+    __tablename__ = "judgment_events"
+    __table_args__ = (CheckConstraint("action IN ('create', 'edit')", name="ck_judgment_event_action"),
+                      Index("ix_judgment_event_judgment", "judgment_id", "id"),
+                      Index("ix_judgment_event_pair", "pair_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"))
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    action: Mapped[str] = mapped_column(String(10))
+    old_compatible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    old_failure_modes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    old_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_compatible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    new_failure_modes: Mapped[list[str]] = mapped_column(JSON)
+    new_comment: Mapped[str] = mapped_column(Text, default="")
+    new_seconds_taken: Mapped[float | None] = mapped_column(Float, nullable=True)

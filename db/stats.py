@@ -1,6 +1,10 @@
 """Statistics of a study (paper sec. 6.5): precision per model with Wilson intervals, failure modes, comments,
 inter-annotator agreement, annotator reliability on gold pairs, the offline Table-4 rows, and CSV export.
 
+CSV export is safe to open in a spreadsheet: a text cell that starts with ``= + - @``, a tab or a carriage return
+(a comment ``=HYPERLINK(...)``, an annotator name ``@SUM(...)``) gets a leading ``'`` so it is shown as text and
+never run as a formula (OWASP's "CSV injection" advice); ``csv_text`` does the same for in-app downloads.
+
 Counting rule used throughout: a judgment of a pair counts once for every model that produced the pair
 (``pair_sources``); gold pairs never count towards a model; skipped judgments (``compatible`` NULL) are not
 observations. With overlap 2 every judgment is one observation, so a pair judged by two annotators contributes
@@ -22,6 +26,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from ctl_core.io import atomic_path
+from db.history import history_frame
 from db.schema import (
     Annotator,
     FailureMode,
@@ -351,14 +356,34 @@ def load_offline_metrics(engine: Engine, wide: bool = False) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------------------- export
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells starting with a spreadsheet formula character are prefixed with ``'``."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for v in out[c]]
+    return out
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """``df`` as CSV text, formula-safe (``neutralise_formulas``): what a download button should offer.
+
+    Lines end in CRLF (RFC 4180), so a text cell holding a bare carriage return is quoted too."""
+    return neutralise_formulas(df).to_csv(index=False, lineterminator="\r\n")
+
+
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        tmp.write_text(csv_text(df), encoding="utf-8", newline="")
 
 
 def export_csv(engine: Engine, study_id: int, out_dir: str | Path) -> list[Path]:
-    """Write ``judgments.csv`` (one row per judgment × model source; gold pairs once with an empty model) and
-    ``summary.csv`` (``precision_by_model``) into ``out_dir``, atomically; returns their paths."""
+    """Write ``judgments.csv`` (one row per judgment × model source; gold pairs once with an empty model; the
+    latest value of each judgment), ``summary.csv`` (``precision_by_model``) and ``history.csv`` (every create and
+    edit, ``db.history.history_frame``) into ``out_dir``, atomically and formula-safe; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     j = judgment_frame(engine, study_id)
@@ -372,7 +397,8 @@ def export_csv(engine: Engine, study_id: int, out_dir: str | Path) -> list[Path]
     rows["gold_label"] = [("" if v is None or pd.isna(v) else int(bool(v))) for v in rows["gold_label"]]
     rows["is_gold"] = rows["is_gold"].astype(int)
     rows = rows.sort_values(["judgment_id", "model"])[JUDGMENT_EXPORT_COLUMNS]
-    paths = [out / "judgments.csv", out / "summary.csv"]
+    paths = [out / "judgments.csv", out / "summary.csv", out / "history.csv"]
     _write_csv(rows, paths[0])
     _write_csv(precision_by_model(engine, study_id), paths[1])
+    _write_csv(history_frame(engine, study_id), paths[2])
     return paths

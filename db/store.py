@@ -2,6 +2,7 @@
 
 Every function takes an engine and runs in its own transaction; writes validate everything first and either
 commit completely or write nothing (a refused submit raises ``JudgmentError`` and leaves the database as it was).
+Every create and edit of a judgment also appends its history row (``db.history``) in that same transaction.
 Only bound parameters reach SQL. Upserts use the dialect's ``insert(...).on_conflict_do_update`` (SQLite and
 PostgreSQL share the syntax), chosen by the engine's dialect name.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, delete, func, select
 from sqlalchemy.orm import Session
 
+from db import history
 from db.schema import (
     MAX_COMMENT_LEN,
     MAX_NAME_LEN,
@@ -256,9 +258,10 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
     """Store (or replace) the annotator's judgment of a pair; returns the judgment id.
 
     ``compatible`` None = skipped. A repeated submit for the same (pair, annotator) updates the one row and
-    replaces its failure modes, all in one transaction. Refused with ``JudgmentError`` (nothing written): unknown
-    annotator or pair, a pair of another study, a closed study, an unknown or inactive failure mode, a comment
-    over 2000 characters, failure modes on a compatible pair.
+    replaces its failure modes; the same transaction appends old and new value to ``db.history`` (the pair row is
+    locked first, so edits of one pair queue up on PostgreSQL too). Refused with ``JudgmentError`` (nothing
+    written): unknown annotator or pair, a pair of another study, a closed study, an unknown or inactive failure
+    mode, a comment over 2000 characters, failure modes on a compatible pair.
     """
     codes, comment, seconds_taken = _check_judgment_input(compatible, failure_modes, comment, seconds_taken)
     with write_session(engine) as s:
@@ -267,7 +270,7 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
         except AnnotatorError as e:
             raise JudgmentError(str(e)) from None
         name = normalise_name(annotator_name)
-        pair = s.get(Pair, pair_id)
+        pair = s.scalar(select(Pair).where(Pair.id == pair_id).with_for_update())
         if pair is None:
             raise JudgmentError(f"no pair with id {pair_id}")
         if pair.study_id != study_id:
@@ -286,6 +289,7 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
                 mode_ids.append(rows[c].id)
 
         now = utcnow()
+        old = history.snapshot(s, pair_id, annotator_id)
         values = dict(pair_id=pair_id, annotator_id=annotator_id, compatible=compatible, comment=comment,
                       seconds_taken=seconds_taken, created_at=now, updated_at=now)
         stmt = dialect_insert(s, Judgment.__table__).values(**values)
@@ -300,6 +304,8 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
         if mode_ids:
             s.execute(link.insert(), [{"judgment_id": judgment_id, "failure_mode_id": m} for m in mode_ids])
         _ensure_assignment(s, study, pair_id, annotator_id, name)
+        history.record(s, judgment_id, pair_id, annotator_id, old, history.JudgmentValue(compatible, tuple(codes),
+                       comment), seconds_taken, now)
         return judgment_id
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ctl_core.data.categories import CATEGORIES, slots_compatible
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD
@@ -65,9 +66,10 @@ def create_study(engine: Engine, name: str, query_product_ids: Sequence[str], mo
         raise StudyError("a study needs at least one model")
     if k < 1 or overlap < 1:
         raise StudyError(f"k and overlap must be >= 1, got k={k}, overlap={overlap}")
+    taken = StudyError(f"a study named {name!r} already exists; choose another name")
     with read_session(engine) as s:
         if s.scalar(select(Study.id).where(Study.name == name)) is not None:
-            raise StudyError(f"a study called {name!r} already exists")
+            raise taken
 
     pooled: dict[tuple[str, str], dict[str, int]] = {}
     total = len(queries) * len(models)
@@ -91,18 +93,28 @@ def create_study(engine: Engine, name: str, query_product_ids: Sequence[str], mo
     entries += [(key, None) for key in gold]
     random.Random(f"study:{seed}").shuffle(entries)
 
-    with write_session(engine) as s:
-        study = Study(name=name, created_at=utcnow(), k=k, overlap=overlap, seed=seed, models=models, status="open")
-        s.add(study)
-        s.flush()
-        s.add_all(StudyQuery(study_id=study.id, product_id=q, position=i) for i, q in enumerate(queries))
-        for (q, c), src in entries:
-            pair = Pair(study_id=study.id, query_product_id=q, candidate_product_id=c,
-                        is_gold=src is None, gold_label=gold.get((q, c)) if src is None else None)
-            pair.sources = [PairSource(model=m, rank=r) for m, r in sorted((src or {}).items())]
-            s.add(pair)
-        s.flush()
-        return study.id
+    try:
+        with write_session(engine) as s:
+            # Checked again inside the write transaction; the unique name still settles a race on PostgreSQL.
+            if s.scalar(select(Study.id).where(Study.name == name)) is not None:
+                raise taken
+            study = Study(name=name, created_at=utcnow(), k=k, overlap=overlap, seed=seed, models=models,
+                          status="open")
+            s.add(study)
+            s.flush()
+            s.add_all(StudyQuery(study_id=study.id, product_id=q, position=i) for i, q in enumerate(queries))
+            for (q, c), src in entries:
+                pair = Pair(study_id=study.id, query_product_id=q, candidate_product_id=c,
+                            is_gold=src is None, gold_label=gold.get((q, c)) if src is None else None)
+                pair.sources = [PairSource(model=m, rank=r) for m, r in sorted((src or {}).items())]
+                s.add(pair)
+            s.flush()
+            return study.id
+    except IntegrityError:  # another process created a study of this name after our checks
+        with read_session(engine) as s:
+            if s.scalar(select(Study.id).where(Study.name == name)) is not None:
+                raise taken from None
+        raise
 
 
 def list_studies(engine: Engine) -> list[StudyInfo]:

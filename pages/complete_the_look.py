@@ -2,11 +2,13 @@
 import streamlit as st
 from PIL import Image
 
-from app import loaders, widgets
+from app import auth, loaders, widgets
+from app.widgets import md
 from ctl_core.data.categories import CATEGORIES
 from ctl_core.images import MAX_UPLOAD_BYTES, ImageError, load_image
 from ctl_core.serving.recommender import BlendConfig
 
+auth.require_page("ctl")
 ws = loaders.workspace()
 loaders.require_demo(ws)
 methods = loaders.served_methods(ws)
@@ -33,6 +35,8 @@ with st.sidebar:
                              help="Pushes down items whose price is far from the query's (0 = off).")
     diversity = st.slider("Diversity", 0.0, 1.0, 0.0, 0.1, key="diversity",
                           help="Re-ranks so results are less alike each other (0 = off).")
+    show_duplicates = st.toggle("Show colour variants and near-identical images", key="show_duplicates",
+                                help="Off: one colour of each model and one of near-identical images per list.")
 
 sources = ["Browse the catalogue", "Search by id", "Upload an image"]
 source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source")
@@ -52,8 +56,8 @@ if source == "Browse the catalogue":
         cols = st.columns(6)
         for i, row in enumerate(sub.itertuples()):
             with cols[i % 6]:
-                st.image(str(ws.abs(row.image_path)), width="stretch")
-                st.caption(f"{row.title}  \n{loaders.price_text(row.price)}")
+                widgets.product_image(ws.abs(row.image_path), width="stretch")
+                st.caption(f"{md(row.title)}  \n{loaders.price_text(row.price)}")
                 if st.button("Complete this look", key=f"pick_{row.product_id}", width="stretch",
                              type="primary" if row.product_id == query_item else "secondary"):
                     st.session_state["query_item"] = query_item = row.product_id
@@ -62,7 +66,7 @@ elif source == "Search by id":
     typed = st.text_input("Product id (e.g. p00042)", key="item_id").strip()
     if typed:
         if typed not in set(catalogue["product_id"]):
-            st.error(f"No product with id {typed!r} in the catalogue.")
+            st.error(f"No product with id {md(repr(typed))} in the catalogue.")
             st.stop()
         query_item = typed
 else:
@@ -74,12 +78,12 @@ else:
         st.stop()
     data = up.getvalue()
     if len(data) > MAX_UPLOAD_BYTES:
-        st.error(f"{up.name}: the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
+        st.error(f"{md(up.name)}: the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
         st.stop()
     try:
         query_image, query_item = load_image(data, name=up.name), None
     except ImageError as e:
-        st.error(f"This file cannot be used: {e}")
+        st.error(f"This file cannot be used: {md(e)}")
         st.stop()
 
 if query_item is None and query_image is None:
@@ -92,9 +96,10 @@ def run(m: str) -> dict | None:
     try:
         rec = loaders.recommender(ws, m).recommend(
             item_id=query_item, image=query_image, k=max(10, k), max_categories=max_categories,
-            blend=BlendConfig(price_weight=price_weight, diversity=diversity, per_category_k=k))
+            blend=BlendConfig(price_weight=price_weight, diversity=diversity, per_category_k=k,
+                              dedupe=not show_duplicates))
     except ValueError as e:  # bad image, not a product shot, unknown id: say what is wrong
-        st.error(str(e))
+        st.error(md(e))
         return None
     return rec.to_dict()
 
@@ -113,8 +118,9 @@ with left:
         st.image(query_image, width="stretch")
     else:
         row = catalogue[catalogue["product_id"] == query_item].iloc[0]
-        st.image(str(ws.abs(row["image_path"])), width="stretch")
-        st.caption(f"{row['title']} · {row['category']} · {loaders.price_text(row['price'])} · `{query_item}`")
+        widgets.product_image(ws.abs(row["image_path"]), width="stretch")
+        st.caption(f"{md(row['title'])} · {md(row['category'])} · {loaders.price_text(row['price'])} · "
+                   f"{md(query_item)}")
 with right:
     st.subheader("Query understanding")
     widgets.query_card(q)
@@ -136,5 +142,5 @@ widgets.result_grid(ws, out["results"], columns=5, key="blended")
 st.divider()
 st.subheader("By complementary category")
 for cat, results in out["per_category"].items():
-    st.markdown(f"##### {cat}")
+    st.markdown(f"##### {md(cat)}")
     widgets.result_grid(ws, results, columns=6, key=f"cat_{cat}")

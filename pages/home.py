@@ -1,16 +1,26 @@
 """Home: what this is, the state of the workspace, and a one-click demo build on a fresh machine."""
 import streamlit as st
 
-from app import loaders
+from app import auth, loaders
 from app.nav import page
 from ctl_core.config import METHODS
+from db.accounts import has_accounts
 
 ws = loaders.workspace()
+eng = loaders.engine(ws)
+if st.query_params.get("invite"):  # a one-time invitation link: set a password, then sign in
+    auth.invitation_form(eng, st.query_params["invite"])
+    st.stop()
+account = auth.current_account(eng)
 st.title("Complete The Look")
 st.markdown(
     "Give it one fashion product and it finds products from **other categories that complete the outfit** — "
     "an open implementation of Pinterest's *Bootstrapping Complete The Look* (KDD 2020). "
     "Stylists can also judge the recommendations here, so that models are compared by human precision.")
+st.caption(f"Listening on {auth.where_listening()}.")
+if has_accounts(eng) and account is None:
+    auth.sign_in_form(eng)
+    st.stop()
 
 s = loaders.status(ws)
 c1, c2, c3, c4 = st.columns(4)
@@ -26,6 +36,9 @@ if not s.ready:
     st.info("This workspace has nothing to serve yet. Build the demo fashion universe, its dataset, the five "
             "models and their indices here (about 5 minutes on a 2-core CPU), or run `make run` in a terminal.",
             icon=":material/construction:")
+    if account is not None and not account.can("admin"):
+        st.caption("An admin can build it.")
+        st.stop()
     if st.button("Build the demo now", type="primary", key="build_demo"):
         from ctl_core.workflows.demo import DemoConfig, build_demo
         bar = st.progress(0.0, text="starting…")
@@ -46,11 +59,15 @@ if not s.ready:
     st.stop()
 
 st.subheader("Where to go")
-st.page_link(page("ctl"), label="**Complete the Look** — recommendations for a catalogue product or an uploaded photo")
-st.page_link(page("models"), label="**Models** — offline metrics (the paper's Table 4) and training curves")
-st.page_link(page("studies"), label="**Studies** — create a human-evaluation study over the trained models")
-st.page_link(page("label"), label="**Label pairs** — judge (query, candidate) pairs as a stylist")
-st.page_link(page("results"), label="**Results** — human precision per model, failure modes, agreement")
+for key, label in (
+        ("ctl", "**Complete the Look** — recommendations for a catalogue product or an uploaded photo"),
+        ("models", "**Models** — offline metrics (the paper's Table 4) and training curves"),
+        ("studies", "**Studies** — create a human-evaluation study over the trained models"),
+        ("label", "**Label pairs** — judge (query, candidate) pairs as a stylist"),
+        ("results", "**Results** — human precision per model, failure modes, agreement"),
+        ("users", "**Users** — accounts and roles, invitations, sign-in log")):
+    if auth.can_open(key):
+        st.page_link(page(key), label=label)
 
 with st.expander("Workspace status, stage by stage"):
     st.table({"stage": ["universe", "dataset", "features", "evaluation"] + [f"model {m}" for m in METHODS]

@@ -1,14 +1,20 @@
-"""Label pairs: a stylist judges (query, candidate) pairs, one at a time, with single-key shortcuts."""
+"""Label pairs: a stylist judges (query, candidate) pairs, one at a time, with single-key shortcuts.
+
+With accounts, the annotator is the signed-in account's own (bound on sign-in): nobody can label as another. Without
+accounts (the demo) a name is typed in, as before.
+"""
 import time
 
 import streamlit as st
 
-from app import loaders
-from db import store
+from app import auth, loaders, widgets
+from app.widgets import md
+from db import accounts, store
 from db.store import StoreError
 
 ROOT_GUIDELINES = loaders.PROJECT_ASSETS / "guidelines.md"
 
+account = auth.require_page("label")
 ws = loaders.workspace()
 eng = loaders.engine(ws)
 st.title("Label pairs")
@@ -16,18 +22,24 @@ st.title("Label pairs")
 guidelines = ROOT_GUIDELINES.read_text(encoding="utf-8")
 summary, _, _ = guidelines.partition("\n---\n")
 
-with st.sidebar:
-    st.header("Annotator")
-    name = st.text_input("Your name", key="annotator", placeholder="e.g. Ana",
-                         help="Judgments are stored under this name; no anonymous judgments.").strip()
-if not name:
-    st.info("Sign in with your name in the sidebar to start labeling.", icon=":material/badge:")
-    st.stop()
-try:
-    store.get_or_create_annotator(eng, name)
-except StoreError as e:
-    st.error(str(e))
-    st.stop()
+if account is not None:  # the signed-in account's annotator row
+    name = account.annotator or accounts.bind_annotator(eng, account.account_id).annotator
+    with st.sidebar:
+        st.header("Annotator")
+        st.text(f"Labelling as {name}")
+else:
+    with st.sidebar:
+        st.header("Annotator")
+        name = st.text_input("Your name", key="annotator", placeholder="e.g. Ana",
+                             help="Judgments are stored under this name; no anonymous judgments.").strip()
+    if not name:
+        st.info("Sign in with your name in the sidebar to start labeling.", icon=":material/badge:")
+        st.stop()
+    try:
+        store.get_or_create_annotator(eng, name)
+    except StoreError as e:
+        st.error(md(e))
+        st.stop()
 
 with st.sidebar:
     study = loaders.study_picker(eng, key="label_study")
@@ -42,7 +54,7 @@ with g2.expander("Guidelines — full text with examples"):
     st.markdown(guidelines)
 
 if study.status != "open":
-    st.warning(f"Study {study.name!r} is closed; choose another study or reopen it on the Studies page.")
+    st.warning(f"Study {md(repr(study.name))} is closed; choose another study or reopen it on the Studies page.")
     st.stop()
 
 editing = st.session_state.get("edit_pair")
@@ -65,14 +77,14 @@ else:
             st.markdown(f"#### {label}")
             p = products.get(pid)
             if p is None:
-                st.error(f"Product {pid} is not in the catalogue any more.")
+                st.error(f"Product {md(pid)} is not in the catalogue any more.")
             else:
-                st.image(str(ws.abs(p["image_path"])), width=360)
-                st.caption(f"{p['title']} · {p['category']} · {loaders.price_text(p['price'])}")
+                widgets.product_image(ws.abs(p["image_path"]), width=360)
+                st.caption(f"{md(p['title'])} · {md(p['category'])} · {loaders.price_text(p['price'])}")
     modes = store.list_failure_modes(eng)
     labels = {m.code: m.label for m in modes}
     chosen = st.pills("If not compatible: what is wrong?", list(labels), selection_mode="multi",
-                      format_func=labels.get, key=f"modes_{pair.pair_id}",
+                      format_func=lambda c: md(labels[c]), key=f"modes_{pair.pair_id}",
                       default=list(previous.failure_modes) if previous else None)
     comment = st.text_area("Comment (optional)", key=f"comment_{pair.pair_id}", max_chars=2000,
                            value=previous.comment if previous else "")
@@ -92,7 +104,7 @@ else:
                                   failure_modes=[] if compatible else list(chosen or []), comment=comment,
                                   seconds_taken=round(time.monotonic() - started, 2))
         except StoreError as e:
-            st.error(str(e))
+            st.error(md(e))
             st.stop()
         st.session_state.pop("edit_pair", None)
         st.session_state.pop(f"shown_{pair.pair_id}", None)
@@ -108,10 +120,10 @@ titles = {pid: p["title"] for pid, p in loaders.product_lookup(ws).items()}
 for j in recent:
     c1, c2 = st.columns([5, 1])
     verdict_text = {True: "Compatible", False: "Not compatible", None: "Skipped"}[j.compatible]
-    modes_text = f" — {', '.join(j.failure_modes)}" if j.failure_modes else ""
-    c1.markdown(f"{titles.get(j.query_product_id, j.query_product_id)} + "
-                f"{titles.get(j.candidate_product_id, j.candidate_product_id)}: **{verdict_text}**{modes_text}"
-                + (f" — “{j.comment}”" if j.comment else ""))
+    modes_text = f" — {md(', '.join(j.failure_modes))}" if j.failure_modes else ""
+    c1.markdown(f"{md(titles.get(j.query_product_id, j.query_product_id))} + "
+                f"{md(titles.get(j.candidate_product_id, j.candidate_product_id))}: **{verdict_text}**{modes_text}"
+                + (f" — “{md(j.comment)}”" if j.comment else ""))
     if c2.button("Edit", key=f"edit_{j.pair_id}"):
         st.session_state["edit_pair"] = j.pair_id
         st.rerun()

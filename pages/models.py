@@ -3,11 +3,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import loaders
+from app import auth, loaders
 from ctl_core.config import SCENE_METHOD
 from ctl_core.evaluation import read_run_metrics, read_table4
 from ctl_core.model.ctl_model import read_curves, read_run_config
 
+auth.require_page("models")
 ws = loaders.workspace()
 st.title("Models")
 
@@ -20,10 +21,12 @@ else:
     st.caption("Recall@K: each item of a 5-item test outfit queries a corpus of 200 = its 4 outfit-mates + random "
                "negatives; `_cat` columns restrict the corpus to one category at a time (mean over categories). "
                "FITB: pick the missing item among 4 candidates of its category. `random` and `visual` "
-               "(the backbone's own features, no style training) are baselines.")
+               "(the backbone's own features, no style training) are baselines. Each group of figures has its "
+               "n beside it: `n_R@K` test outfits, `n_FITB` questions, `n_category_acc` test items "
+               "(`n_FITB_external`: imported questions scored, `n_FITB_external_skipped`: left out).")
     st.dataframe(table, hide_index=True, key="eval_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
-                                if c != "method"})
+                 column_config={c: st.column_config.NumberColumn(format="%d" if c.startswith("n_") else "%.3f")
+                                for c in table.columns if c != "method"})
     metrics = [c for c in ("R@1", "R@5", "R@10", "FITB") if c in table.columns]
     long = table.melt(id_vars="method", value_vars=metrics, var_name="metric", value_name="value")
     chart = alt.Chart(long).mark_bar().encode(

@@ -3,9 +3,10 @@ agreement, annotator reliability, and the offline metrics beside them."""
 import altair as alt
 import streamlit as st
 
-from app import loaders
+from app import auth, loaders
 from db import stats, store
 
+auth.require_page("results")
 ws = loaders.workspace()
 eng = loaders.engine(ws)
 st.title("Results")
@@ -89,6 +90,6 @@ else:
 st.subheader("Export")
 j = stats.judgment_frame(eng, sid)
 d1, d2 = st.columns(2)
-d1.download_button("Judgments (CSV)", j.to_csv(index=False), file_name=f"study{sid}_judgments.csv", key="dl_j")
-d2.download_button("Precision summary (CSV)", prec.to_csv(index=False), file_name=f"study{sid}_summary.csv",
+d1.download_button("Judgments (CSV)", stats.csv_text(j), file_name=f"study{sid}_judgments.csv", key="dl_j")
+d2.download_button("Precision summary (CSV)", stats.csv_text(prec), file_name=f"study{sid}_summary.csv",
                    key="dl_s")

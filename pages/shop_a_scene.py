@@ -1,9 +1,11 @@
 """Shop a scene: the scene-based baseline (Kang et al. 2018) — a whole outfit picture in, products out."""
 import streamlit as st
 
-from app import loaders, widgets
+from app import auth, loaders, widgets
+from app.widgets import md
 from ctl_core.images import MAX_UPLOAD_BYTES, ImageError, load_image
 
+auth.require_page("scene")
 ws = loaders.workspace()
 st.title("Shop a scene")
 st.caption("Scene-based Complete the Look (Kang et al. 2018, the paper's baseline): upload a collage or outfit "
@@ -27,7 +29,7 @@ if up is None:
 try:
     scene_img = load_image(up.getvalue(), name=up.name)  # decoded once; the library takes the image as is
 except ImageError as e:
-    st.error(f"This file cannot be used: {e}")
+    st.error(f"This file cannot be used: {md(e)}")
     st.stop()
 
 found = loaders.scene_recommender(ws).recommend(scene_img, k=k)
@@ -38,5 +40,5 @@ with right:
     st.caption("Per-stage timings")
     widgets.timings(found["timings_ms"])
 for cat, results in list(found["per_category"].items())[:max_categories]:
-    st.markdown(f"##### {cat}")
+    st.markdown(f"##### {md(cat)}")
     widgets.result_grid(ws, results, columns=6, key=f"scene_{cat}")

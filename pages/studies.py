@@ -2,10 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from app import loaders
+from app import auth, loaders
+from app.widgets import md
 from ctl_core.workflows import study as study_flow
 from db import store, studies
 
+auth.require_page("studies")
 ws = loaders.workspace()
 st.title("Studies")
 st.markdown("A study samples query products of product-shot quality, runs each chosen model end to end (the "
@@ -55,10 +57,10 @@ if submitted:
             ws, eng, name=name, models=models, n=int(n), k=int(k), overlap=int(overlap), n_gold=int(n_gold),
             seed=int(seed), progress=lambda stage, d, t: bar.progress(d / max(t, 1), text=f"{stage} {d}/{t}"))
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
         st.stop()
     info = studies.get_study(eng, sid)
-    st.success(f"Created study {info.name!r}: {info.num_queries} queries, {info.num_pairs} pairs "
+    st.success(f"Created study {md(repr(info.name))}: {info.num_queries} queries, {info.num_pairs} pairs "
                f"({info.num_gold} gold). Annotators can start on the Label pairs page.")
 
 st.subheader("Failure modes")
@@ -77,7 +79,7 @@ if add:
     try:
         store.add_failure_mode(eng, code, label, description)
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
     else:
         st.rerun()
 active = [m.code for m in modes if m.active]

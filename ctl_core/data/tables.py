@@ -7,6 +7,9 @@ catalogue.csv — products a user can query and be served, one row per product:
     product_id (str, unique), category (one of CATEGORIES), price (float, may be empty), title (str),
     image_path (str), source (str: demo|ctl-tsv|polyvore|folder),
     is_product_shot (bool or empty: ground truth when the source knows it), theme (str or empty), colour (str or empty)
+    optional (``OPTIONAL_CATALOGUE_COLUMNS``; a catalogue.csv written before they existed still reads, as ''):
+    group_id (str or empty: colour variants of one model share it), product_type (the source's own free-text type,
+    e.g. "Ankle boots"), fabric (str or empty)
 
 raw_boxes.csv — collage boxes before cleanup, one row per box:
     outfit_id (str: one collage = one outfit), image_path (collage image), x, y, w, h (float, normalised to
@@ -27,26 +30,33 @@ import pandas as pd
 from ctl_core.data.categories import CATEGORIES
 from ctl_core.io import atomic_path
 
+OPTIONAL_CATALOGUE_COLUMNS = ("group_id", "product_type", "fabric")
 CATALOGUE_COLUMNS = ["product_id", "category", "price", "title", "image_path", "source",
-                     "is_product_shot", "theme", "colour"]
+                     "is_product_shot", "theme", "colour", *OPTIONAL_CATALOGUE_COLUMNS]
 RAW_BOX_COLUMNS = ["outfit_id", "image_path", "x", "y", "w", "h", "label", "product_id"]
 ITEM_COLUMNS = ["item_id", "outfit_id", "category", "image_path", "box_x", "box_y", "box_w", "box_h",
                 "product_id", "price", "split"]
 
 _STR = {"product_id", "item_id", "outfit_id", "category", "label", "title", "image_path", "source", "theme",
-        "colour", "split"}
+        "colour", "split", *OPTIONAL_CATALOGUE_COLUMNS}
 
 
 class TableError(ValueError):
     """A workspace table is missing, malformed, or holds values outside the schema."""
 
 
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Read a workspace CSV, checking its columns; id/text columns come back as strings ('' when empty)."""
+def read_table(path: Path, columns: list[str], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a workspace CSV, checking its columns; id/text columns come back as strings ('' when empty).
+
+    Columns named in ``optional`` may be absent from the file (older tables): they come back empty.
+    """
     if not Path(path).exists():
         raise TableError(f"{path} does not exist; build the data first (python -m ctl_core demo)")
     dtypes = {c: "string" for c in columns if c in _STR}
     df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+    for c in optional:
+        if c in columns and c not in df.columns:
+            df[c] = ""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise TableError(f"{path} lacks columns {missing}")
@@ -60,7 +70,13 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: Path, columns: list[str]) -> None:
-    """Write ``df`` with exactly ``columns`` atomically (temp file + rename), so a crash never leaves half a table."""
+    """Write ``df`` with exactly ``columns`` atomically (temp file + rename), so a crash never leaves half a table.
+
+    Optional columns (``OPTIONAL_CATALOGUE_COLUMNS``) that ``df`` lacks are written empty.
+    """
+    absent = [c for c in OPTIONAL_CATALOGUE_COLUMNS if c in columns and c not in df.columns]
+    if absent:
+        df = df.assign(**{c: "" for c in absent})
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise TableError(f"cannot write {path}: missing columns {missing}")
@@ -76,7 +92,7 @@ def replace_rows(path: Path, columns: list[str], new: pd.DataFrame, drop: Callab
     table is returned. ``new_first`` puts the new rows before the kept ones.
     """
     path = Path(path)
-    old = read_table(path, columns) if path.exists() else pd.DataFrame(columns=columns)
+    old = read_table(path, columns, OPTIONAL_CATALOGUE_COLUMNS) if path.exists() else pd.DataFrame(columns=columns)
     mask = drop(old) if len(old) else pd.Series([], dtype=bool)
     kept = old[~mask.to_numpy(dtype=bool)] if len(old) else old
     new = new.reindex(columns=columns)
@@ -89,7 +105,7 @@ def replace_rows(path: Path, columns: list[str], new: pd.DataFrame, drop: Callab
 
 
 def read_catalogue(path: Path) -> pd.DataFrame:
-    return read_table(path, CATALOGUE_COLUMNS)
+    return read_table(path, CATALOGUE_COLUMNS, OPTIONAL_CATALOGUE_COLUMNS)
 
 
 def read_items(path: Path) -> pd.DataFrame:

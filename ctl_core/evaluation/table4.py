@@ -34,6 +34,20 @@ from ctl_core.progress import Progress
 TABLE_COLUMNS: list[str] = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", "FITB",
                             "category_acc"]
 BASELINES: tuple[str, ...] = ("random", "visual")
+# The n behind each figure, in its own column beside the figures it counts: test outfits for R@K (both corpus
+# modes use the same outfits), questions for FITB, test items for category accuracy.
+N_COLUMNS: dict[str, str] = {"R@K": "n_R@K", "FITB": "n_FITB", "category_acc": "n_category_acc",
+                             "FITB_external": "n_FITB_external"}
+
+
+def table_columns(external: bool = False) -> list[str]:
+    """The columns of eval/table.csv in order: each metric group followed by its n."""
+    cols = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", N_COLUMNS["R@K"],
+            "FITB", N_COLUMNS["FITB"], "category_acc", N_COLUMNS["category_acc"]]
+    if external:
+        cols += ["FITB_external", N_COLUMNS["FITB_external"], "n_FITB_external_skipped"]
+    return cols
+
 
 # The paper's Table 4, in PERCENT as printed (our tables hold fractions; format_table converts).
 # Only the best row's figures are recorded here; the other methods' rows exist in the paper but are not reproduced.
@@ -177,11 +191,15 @@ def _model_outputs(ws: Workspace, method: str, items: pd.DataFrame,
     feats = cached_features(ws, model.backbone, item_sources(items), device="auto", progress=progress)
     heads = model.heads.eval()
     device = next(heads.parameters()).device
+    codes = None
+    if heads.uses_metadata:  # the style head's side input: each item's product metadata from the catalogue
+        from ctl_core.data.metadata import product_metadata
+        codes = heads.metadata_codes(product_metadata(ws, items["product_id"], heads.config.metadata.fields))
     embs, logits = [], []
     with torch.no_grad():
         for s in range(0, len(feats), 4096):
             x = torch.from_numpy(np.ascontiguousarray(feats[s:s + 4096], dtype=np.float32)).to(device)
-            embs.append(heads.embed(x).float().cpu().numpy())
+            embs.append(heads.embed(x, None if codes is None else codes[s:s + 4096]).float().cpu().numpy())
             logits.append(heads.classify(x).float().cpu().numpy())
     return np.concatenate(embs), np.concatenate(logits)
 
@@ -248,8 +266,12 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     def score(name: str, emb: np.ndarray, logits: np.ndarray | None) -> dict:
         res = score_protocol(emb[:n_test], protocol)
         res["category_acc"] = category_accuracy(logits[:n_test], labels) if logits is not None else float("nan")
+        res[N_COLUMNS["R@K"]], res[N_COLUMNS["FITB"]] = res["n_outfits"], res["n_fitb"]
+        res[N_COLUMNS["category_acc"]] = n_test if logits is not None else float("nan")
         if questions:
             res.update(fitb_external(questions, dict(zip(emb_items["item_id"], emb))))
+            res[N_COLUMNS["FITB_external"]] = res["n_fitb_external"]
+            res["n_FITB_external_skipped"] = res["n_fitb_external_skipped"]
         res["method"] = name
         return res
 
@@ -272,7 +294,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     if progress:
         progress("evaluate", total, total)
 
-    columns = TABLE_COLUMNS + (["FITB_external"] if questions else [])
+    columns = table_columns(external=bool(questions))
     df = pd.DataFrame([{c: r.get(c, float("nan")) for c in columns} for r in rows], columns=columns)
     with atomic_path(ws.eval_table_csv) as tmp:
         df.to_csv(tmp, index=False)
@@ -289,7 +311,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
 def _merge_metrics(ws: Workspace, method: str, res: dict, config: EvalConfig) -> None:
     """Merge a run's Table-4 figures (top level) and the rest of its result ("eval") into its metrics.json."""
     existing = read_run_metrics(ws, method) or {}
-    metric_keys = [c for c in TABLE_COLUMNS if c != "method"] + ["FITB_external"]
+    metric_keys = [c for c in table_columns(external=True) if c != "method"]
     existing.update({k: res[k] for k in metric_keys if k in res})
     existing["eval"] = {
         "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -323,13 +345,17 @@ def read_run_metrics(ws: Workspace, method: str) -> dict | None:
 
 
 def format_table(df: pd.DataFrame, paper: bool = True) -> str:
-    """Markdown Table 4 (metrics as percentages), with the paper's reported figures as reference rows."""
-    cols = [c for c in [*TABLE_COLUMNS, "FITB_external"] if c in df.columns]
+    """Markdown Table 4 (metrics as percentages, each group with its n), with the paper's figures as reference rows."""
+    order = [*table_columns(external=True)]
+    cols = [c for c in order if c in df.columns] + [c for c in df.columns if c not in order]
     metric_cols = [c for c in cols if c != "method"]
+    counts = set(N_COLUMNS.values()) | {"n_FITB_external_skipped"}
 
-    def cell(v: object, col: str) -> str:   # fractions -> percent; category accuracy with 2 decimals
+    def cell(v: object, col: str) -> str:   # fractions -> percent; category accuracy with 2 decimals; n as is
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "n/a"
+        if col in counts:
+            return f"{int(v)}"
         return f"{float(v) * 100:.2f}" if col == "category_acc" else f"{float(v) * 100:.1f}"
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -341,10 +367,13 @@ def format_table(df: pd.DataFrame, paper: bool = True) -> str:
             for c in metric_cols:
                 v = fig.get(c)
                 vals.append("n/r" if v is None else (f"{v:.2f}" if c == "category_acc" else f"{v:.1f}"))
+            vals = [v if c not in counts else "" for c, v in zip(cols, vals)]
             lines.append("| " + " | ".join(vals) + " |")
         missing = [m for m in METHODS if m not in PAPER_TABLE4]
         lines.append("")
-        lines.append("Percent. n/a: not applicable (baselines have no category head); n/r: not reported here. "
+        lines.append("Percent; n: test outfits for R@K (both corpus modes), questions for FITB, test items for "
+                     "category accuracy. n/a: not applicable (baselines have no category head); n/r: not reported "
+                     "here. "
                      "Paper: Li et al., KDD 2020, Table 4 (best method only; rows for "
                      f"{', '.join(missing)} are in the paper but not reproduced here).")
     return "\n".join(lines)

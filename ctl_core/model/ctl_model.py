@@ -6,6 +6,7 @@ A run folder ``ws.model_dir(method)`` holds ``heads.pt`` (CTLHeads state_dict), 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -13,6 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from torch.nn import functional as F
 
 from ctl_core.config import BACKBONE_FILE, CURVES_FILE, HEADS_FILE, RUN_CONFIG_FILE, Workspace
 from ctl_core.data.categories import CATEGORY_INDEX, NUM_CATEGORIES
-from ctl_core.io import atomic_write_bytes, sha256_bytes
+from ctl_core.io import atomic_write_bytes, read_json, sha256_bytes
 from ctl_core.model.backbone import Backbone, build_transform, create_backbone, inference_copy
 from ctl_core.model.device import DeviceError, pick_device
 from ctl_core.model.heads import CTLHeads, HeadsConfig
@@ -117,33 +119,80 @@ def read_run_config(ws: Workspace, method: str) -> dict:
         if not (run / name).is_file():
             raise ModelNotFoundError(f"no trained model for method {method!r}: {run / name} is missing; "
                                      f"train it first (python -m ctl_core train --method {method})")
-    try:
-        config = json.loads((run / RUN_CONFIG_FILE).read_text())
-    except json.JSONDecodeError as e:
-        raise ModelNotFoundError(f"{run / RUN_CONFIG_FILE} is not valid JSON ({e}); retrain {method!r}") from None
-    for key in ("backbone", "heads"):
-        if key not in config:
-            raise ModelNotFoundError(f"{run / RUN_CONFIG_FILE} lacks {key!r}; retrain {method!r}")
+    path = run / RUN_CONFIG_FILE
+    fix = f"retrain it (python -m ctl_core train --method {method})"
+    config = read_json(path, "run config", expect=dict, error=ModelNotFoundError, fix=fix)
+    for key, typ in (("backbone", str), ("heads", dict)):
+        if not isinstance(config.get(key), typ):
+            raise ModelNotFoundError(f"{path} lacks {key!r} or it is not {'text' if typ is str else 'an object'}; "
+                                     f"{fix}")
+    heads_config(config, path, fix)  # refuse unknown or missing head settings here, before any weights load
     return config
+
+
+def heads_config(config: dict, path: Path, fix: str = "retrain the model") -> HeadsConfig:
+    """``HeadsConfig`` of a run's config.json, or ``ModelNotFoundError`` naming unknown, missing or bad keys."""
+    heads: dict[str, Any] = config["heads"]
+    known = {f.name for f in dataclasses.fields(HeadsConfig)}
+    unknown = sorted(set(heads) - known)
+    if unknown:
+        raise ModelNotFoundError(f"{path}: unknown keys {unknown} under 'heads' (known: {sorted(known)}); {fix}")
+    sizes = {k: heads.get(k) for k in ("in_dim", "num_categories", "embed_dim", "hidden") if k in heads}
+    bad = [k for k, v in sizes.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
+    if bad:
+        raise ModelNotFoundError(f"{path}: {', '.join(bad)} under 'heads' should be whole numbers >= 1; {fix}")
+    try:
+        return HeadsConfig(**heads)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ModelNotFoundError(f"{path}: the 'heads' settings are not usable ({e}); {fix}") from None
+
+
+def _load_weights(path: Path, method: str) -> dict:
+    """A state dict saved by ``save_run`` (tensors only: ``weights_only``), or ``ModelNotFoundError``."""
+    fix = f"retrain it (python -m ctl_core train --method {method})"
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelNotFoundError(f"{path}: cannot read ({e.strerror or e}); {fix}") from None
+    if not data:
+        raise ModelNotFoundError(f"{path} is empty (0 bytes); {fix}")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on garbage
+        raise ModelNotFoundError(f"{path} is not a PyTorch weights file we wrote ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else 'unreadable'}); {fix}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelNotFoundError(f"{path} holds no state dict of tensors; {fix}")
+    return state
 
 
 def load_model(ws: Workspace, method: str, device: str | torch.device = "auto", *, fuse: bool = True) -> CTLModel:
     """The trained model of ``method`` in eval mode on ``device``; ``fuse`` folds batch norm for fast inference."""
     config = read_run_config(ws, method)
     run = ws.model_dir(method)
+    heads_cfg = heads_config(config, run / RUN_CONFIG_FILE)
     dev = pick_device(device)
     backbone = create_backbone(config["backbone"], pretrained=bool(config.get("backbone_pretrained", True)),
                                weights_path=config.get("backbone_weights"), seed=int(config.get("backbone_seed", 0)))
     if (run / BACKBONE_FILE).is_file():  # an end-to-end run: fine-tuned weights, so its own feature cache
         data = (run / BACKBONE_FILE).read_bytes()
-        backbone.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+        try:
+            backbone.load_state_dict(_load_weights(run / BACKBONE_FILE, method))
+        except RuntimeError as e:
+            raise ModelNotFoundError(f"{run / BACKBONE_FILE} does not match backbone {config['backbone']!r}: "
+                                     f"{str(e).splitlines()[0]}") from None
         backbone.fingerprint = f"{backbone.fingerprint}+{method}:{sha256_bytes(data)[:16]}"
         backbone.cache_name = f"{backbone.name}--{method}"
-    heads = CTLHeads(HeadsConfig(**config["heads"]))
     try:
-        heads.load_state_dict(torch.load(run / HEADS_FILE, map_location="cpu", weights_only=True))
+        heads = CTLHeads(heads_cfg)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelNotFoundError(f"{run / RUN_CONFIG_FILE}: the 'heads' settings do not make a model ({e}); "
+                                 f"retrain it (python -m ctl_core train --method {method})") from None
+    try:
+        heads.load_state_dict(_load_weights(run / HEADS_FILE, method))
     except RuntimeError as e:
-        raise ModelNotFoundError(f"{run / HEADS_FILE} does not match its config.json: {e}") from None
+        raise ModelNotFoundError(f"{run / HEADS_FILE} does not match its config.json: {str(e).splitlines()[0]}; "
+                                 f"retrain it (python -m ctl_core train --method {method})") from None
     if fuse:
         backbone = inference_copy(backbone, channels_last=True)
     return CTLModel(backbone, heads).to(dev).eval()

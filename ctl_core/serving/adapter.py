@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
@@ -88,15 +89,22 @@ class ModelAdapter:
         return np.asarray(self._featurize_fn(list(images)), dtype=np.float32)
 
     @torch.inference_mode()
-    def understand(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(category probabilities (B, 21), L2-normalised style embeddings (B, E)) from backbone features."""
+    def understand(self, feats: np.ndarray, metadata: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(category probabilities (B, 21), L2-normalised style embeddings (B, E)) from backbone features.
+
+        ``metadata``: the B catalogue rows (type, colour, fabric columns) for heads trained with that side input;
+        None (an uploaded photo) gives the heads' "unknown" metadata. Heads without the side input ignore it.
+        """
         t = torch.as_tensor(np.asarray(feats, dtype=np.float32), device=self.device)
         self.heads.eval()
         if self._probs_fn is not None:
             probs = self._probs_fn(t)
         else:
             probs = torch.softmax(self.heads.classify(t), dim=-1)
-        emb = self.heads.embed(t)
+        if getattr(self.heads, "uses_metadata", False):
+            emb = self.heads.embed(t, self.heads.metadata_codes(metadata, len(t)))
+        else:
+            emb = self.heads.embed(t)
         return (np.asarray(torch.as_tensor(probs).float().cpu(), dtype=np.float32),
                 np.ascontiguousarray(emb.float().cpu().numpy(), dtype=np.float32))
 

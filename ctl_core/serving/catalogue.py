@@ -3,15 +3,24 @@
 Output, under ``ws.catalogue_dir(method)``:
   predictions.csv  product_id, pred_category, confidence, product_shot_score, category (true, from the catalogue)
   embeddings.npy   (N, 128) float32 unit vectors, row i belongs to row i of predictions.csv
-  meta.json        the model that produced them (method, backbone, model checksum, embedding dim, count)
+  meta.json        the model that produced them (method, backbone, model checksum, embedding dim, count) and,
+                   written last, what links the three files: the sha256 of predictions.csv and of embeddings.npy
+                   and of the product-id order (``predictions_sha256``, ``embeddings_sha256``, ``product_ids_sha256``)
+
+``load_catalogue_inference`` refuses (``CatalogueError``, one line naming the file and the rebuild command) any
+file whose checksum differs from meta.json — an ``index`` killed between two writes, embeddings permuted or
+copied from another run — and a 0-byte, unreadable or wrong-dimension embeddings.npy. Products whose image
+cannot be used (unreadable, too large, too small or too elongated) are skipped, logged and counted in meta.json.
 
 Resumable: a second run embeds only product ids not yet there (everything again if the model changed).
+This is the local engine; ``ctl_core.serving.engines`` runs the same stage on Ray and ends in the same
+``write_catalogue_inference``.
 
 All glue to the model modules lives in ``ctl_core.serving.adapter.ModelAdapter``.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 from pathlib import Path
 
@@ -22,13 +31,14 @@ from ctl_core.config import INFERENCE_META_FILE, Workspace
 from ctl_core.data.categories import CATEGORIES
 from ctl_core.data.tables import read_catalogue, write_table
 from ctl_core.images import ImageError, load_image, product_shot_score
-from ctl_core.io import atomic_write_json, save_npy_atomic
+from ctl_core.io import atomic_write_json, read_json, save_npy_atomic, sha256_file
 from ctl_core.progress import Progress
 from ctl_core.serving.adapter import ModelAdapter
 
 log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ["product_id", "pred_category", "confidence", "product_shot_score", "category"]
+Hit = tuple[dict, np.ndarray]  # (predictions row, embedding) of one product
 
 
 class CatalogueError(ValueError):
@@ -41,19 +51,48 @@ def _paths(ws: Workspace, method: str) -> tuple[Path, Path, Path]:
     return ws.predictions_csv(method), ws.embeddings_npy(method), ws.catalogue_dir(method) / INFERENCE_META_FILE
 
 
-def load_catalogue_inference(ws: Workspace, method: str) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """(predictions, embeddings, meta) written by ``infer_catalogue``; ``CatalogueError`` when missing or misaligned."""
+def product_ids_sha256(ids) -> str:
+    """sha256 of a product-id order (one id per line): links predictions.csv rows to embeddings.npy rows."""
+    return hashlib.sha256("\n".join(map(str, ids)).encode("utf-8")).hexdigest()
+
+
+def load_catalogue_inference(ws: Workspace, method: str, verify: bool = True) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """(predictions, embeddings, meta) written by ``write_catalogue_inference``; ``CatalogueError`` when missing,
+    unreadable or not the set meta.json describes (``verify``: compare the files' sha256 with meta.json)."""
     pred_p, emb_p, meta_p = _paths(ws, method)
+    fix = f"rebuild: python -m ctl_core index --model {method}"
     if not (pred_p.exists() and emb_p.exists() and meta_p.exists()):
         raise CatalogueError(f"no catalogue inference for model {method!r} in {pred_p.parent}; "
                              f"run: python -m ctl_core index --model {method}")
-    preds = pd.read_csv(pred_p, dtype={"product_id": "string", "pred_category": "string", "category": "string"},
-                        keep_default_na=False)
+    meta = read_json(meta_p, "catalogue inference meta", expect=dict, error=CatalogueError, fix=fix)
+    if not all(isinstance(meta.get(k), str) for k in ("predictions_sha256", "embeddings_sha256")):
+        raise CatalogueError(f"{meta_p} records no checksums of its files (written by an older version); {fix}")
+    if verify:
+        for path, key in ((pred_p, "predictions_sha256"), (emb_p, "embeddings_sha256")):
+            if sha256_file(path) != meta[key]:
+                raise CatalogueError(f"{path} does not match {meta_p} (checksum differs: written by another run, "
+                                     f"or changed since); {fix}")
+    try:
+        preds = pd.read_csv(pred_p, dtype={"product_id": "string", "pred_category": "string",
+                                           "category": "string"}, keep_default_na=False)
+    except (ValueError, OSError) as e:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise CatalogueError(f"{pred_p} cannot be read as CSV ({e}); {fix}") from None
+    missing = [c for c in PREDICTION_COLUMNS if c not in preds.columns]
+    if missing:
+        raise CatalogueError(f"{pred_p} lacks columns {missing}; {fix}")
     preds["product_id"] = preds["product_id"].astype(str)
-    emb = np.load(emb_p)
-    meta = json.loads(meta_p.read_text())
+    try:
+        emb = np.load(emb_p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise CatalogueError(f"{emb_p} cannot be read as a NumPy array ({e or 'empty file'}); {fix}") from None
+    dim = meta.get("embed_dim")
+    if emb.ndim != 2 or (len(emb) and emb.shape[1] != dim) or not np.issubdtype(emb.dtype, np.floating):
+        raise CatalogueError(f"{emb_p} holds a {emb.dtype} array of shape {emb.shape}; expected (N, {dim}) floats; "
+                             f"{fix}")
     if len(preds) != len(emb):
-        raise CatalogueError(f"{pred_p} has {len(preds)} rows but {emb_p} has {len(emb)}; re-run catalogue inference")
+        raise CatalogueError(f"{pred_p} has {len(preds)} rows but {emb_p} has {len(emb)}; {fix}")
+    if meta.get("product_ids_sha256") not in (None, product_ids_sha256(preds["product_id"])):
+        raise CatalogueError(f"{pred_p} lists its products in another order than {meta_p} records; {fix}")
     return preds, emb.astype(np.float32, copy=False), meta
 
 
@@ -67,20 +106,7 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
     adapter = adapter or ModelAdapter.load(ws, method, device)
     cat = read_catalogue(ws.catalogue_csv)
     cat = cat.drop_duplicates("product_id", keep="first").reset_index(drop=True)
-    pred_p, emb_p, meta_p = _paths(ws, method)
-    pred_p.parent.mkdir(parents=True, exist_ok=True)
-
-    old_rows: dict[str, tuple[dict, np.ndarray]] = {}
-    try:
-        old_preds, old_emb, old_meta = load_catalogue_inference(ws, method)
-        if old_meta.get("model_checksum") == adapter.checksum:
-            for i, row in enumerate(old_preds.to_dict("records")):
-                old_rows[row["product_id"]] = (row, old_emb[i])
-        else:
-            log.info("model %s changed since the last catalogue inference: embedding everything again", method)
-    except CatalogueError:
-        pass
-
+    old_rows = previous_rows(ws, method, adapter.checksum)
     todo = cat[~cat["product_id"].isin(old_rows)].reset_index(drop=True)
     # Pass 1: product-shot score (needs the decoded image); unreadable images are skipped here.
     scores: list[float] = []
@@ -95,14 +121,14 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
             progress("product-shot scores", i + 1, len(todo))
     todo = todo.iloc[keep].reset_index(drop=True)
 
-    new_rows: dict[str, tuple[dict, np.ndarray]] = {}
+    new_rows: dict[str, Hit] = {}
     if len(todo):
         # Pass 2: backbone features (shared cache across methods), then the heads.
         feats = adapter.source_features(ws, [(p, None) for p in todo["image_path"]], batch_size=batch_size,
                                         progress=progress)
         probs_l, emb_l = [], []
         for s in range(0, len(feats), 1024):
-            p, e = adapter.understand(feats[s:s + 1024])
+            p, e = adapter.understand(feats[s:s + 1024], todo.iloc[s:s + 1024])  # rows: metadata side input
             probs_l.append(p)
             emb_l.append(e)
         probs, emb = np.concatenate(probs_l), np.concatenate(emb_l)
@@ -113,10 +139,35 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
                 "confidence": float(probs[i, top[i]]), "product_shot_score": float(scores[i]),
                 "category": row["category"]}, emb[i])
 
-    # Assemble in catalogue order; products gone from the catalogue are dropped; true category refreshed.
+    return write_catalogue_inference(ws, method, cat, {**old_rows, **new_rows}, backbone=adapter.name,
+                                     checksum=adapter.checksum, computed=len(new_rows))
+
+
+def previous_rows(ws: Workspace, method: str, checksum: str) -> dict[str, Hit]:
+    """Rows of the last catalogue inference of ``method`` by product id; empty when missing or made by another model."""
+    try:
+        old_preds, old_emb, old_meta = load_catalogue_inference(ws, method)
+    except CatalogueError:
+        return {}
+    if old_meta.get("model_checksum") != checksum:
+        log.info("model %s changed since the last catalogue inference: embedding everything again", method)
+        return {}
+    return {row["product_id"]: (row, old_emb[i]) for i, row in enumerate(old_preds.to_dict("records"))}
+
+
+def write_catalogue_inference(ws: Workspace, method: str, cat: pd.DataFrame, hits: dict[str, Hit], *,
+                              backbone: str, checksum: str, computed: int, extra_meta: dict | None = None
+                              ) -> pd.DataFrame:
+    """Write predictions.csv, embeddings.npy and meta.json (last) from ``hits``, in the order of ``cat``.
+
+    Products gone from the catalogue are dropped and the true category is refreshed from ``cat``; every engine
+    ends here, so their outputs have one format. ``extra_meta`` adds keys to meta.json.
+    """
+    pred_p, emb_p, meta_p = _paths(ws, method)
+    pred_p.parent.mkdir(parents=True, exist_ok=True)
     rows, vecs = [], []
     for pid, true_cat in zip(cat["product_id"], cat["category"]):
-        hit = new_rows.get(pid) or old_rows.get(pid)
+        hit = hits.get(pid)
         if hit is None:
             continue
         r = dict(hit[0])
@@ -128,7 +179,11 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
     emb_all = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32)
     write_table(preds, pred_p, PREDICTION_COLUMNS)
     save_npy_atomic(emb_p, emb_all)
-    atomic_write_json(meta_p, {"method": method, "backbone": adapter.name, "model_checksum": adapter.checksum,
-                        "embed_dim": dim, "count": len(preds), "computed_this_run": len(new_rows),
-                        "skipped_unreadable": int(len(cat) - len(preds))})
+    # meta.json last: it links the two files by checksum, so a kill before this line leaves a set that
+    # load_catalogue_inference refuses (and the next run recomputes) instead of one served wrong.
+    atomic_write_json(meta_p, {"method": method, "backbone": backbone, "model_checksum": checksum,
+                               "embed_dim": dim, "count": len(preds), "computed_this_run": computed,
+                               "skipped_unreadable": int(len(cat) - len(preds)), **(extra_meta or {}),
+                               "predictions_sha256": sha256_file(pred_p), "embeddings_sha256": sha256_file(emb_p),
+                               "product_ids_sha256": product_ids_sha256(preds["product_id"])})
     return preds

@@ -8,27 +8,30 @@ and indices use the L2 metric; ``search`` returns Euclidean distances (sqrt of f
 ``indices/<method>/manifest.json`` describes everything needed to trust the files:
   method, backbone, model_checksum, embed_dim, metric, product_shot_threshold, and per category:
   factory (faiss factory string), ef_search, count, index_file + index_sha256, ids_file + ids_sha256.
-``CategoryIndices.load`` refuses a manifest whose checksum does not match the model, and any missing or
-corrupt file. GPU FAISS is used at load time when the GPU build and a GPU are present (exact indices only;
+The manifest also records the checksums of the catalogue inference it was built from
+(``catalogue_predictions_sha256``, ``catalogue_embeddings_sha256``). ``CategoryIndices.load`` refuses a manifest
+whose checksum does not match the model, one built from another catalogue inference than the one now on disk, a
+manifest of the wrong structure, and any missing or corrupt file — each with one line naming the file and the
+command that rebuilds it. GPU FAISS is used at load time when the GPU build and a GPU are present (exact indices only;
 faiss has no GPU HNSW).
 """
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from ctl_core.config import MANIFEST_FILE, Workspace
+from ctl_core.config import INFERENCE_META_FILE, MANIFEST_FILE, Workspace
 from ctl_core.data.categories import CATEGORIES, slug
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD
-from ctl_core.io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from ctl_core.io import atomic_path, atomic_write_json, atomic_write_text, read_json, sha256_file
 from ctl_core.progress import Progress
-from ctl_core.serving.catalogue import load_catalogue_inference
+from ctl_core.serving.catalogue import CatalogueError, load_catalogue_inference
 
 MANIFEST_VERSION = 1
 
@@ -70,6 +73,32 @@ def make_index(vectors: np.ndarray, factory: str, config: IndexConfig) -> faiss.
 def _set_search_params(index: faiss.Index, factory: str, ef_search: int | None) -> None:
     if factory.startswith("HNSW") and ef_search:
         faiss.ParameterSpace().set_index_parameter(index, "efSearch", int(ef_search))
+
+
+def _check_manifest(manifest: dict, mpath: Path, hint: str) -> dict[str, dict]:
+    """The manifest's per-category entries, or ``IndexMismatchError`` naming the first part of the wrong shape."""
+    def bad(what: str) -> IndexMismatchError:
+        return IndexMismatchError(f"{mpath} is not an index manifest we wrote ({what}); rebuild: {hint}")
+
+    entries = manifest.get("categories")
+    if not isinstance(entries, dict):
+        raise bad("'categories' should be an object of category -> entry")
+    if entries and (not isinstance(manifest.get("embed_dim"), int) or isinstance(manifest.get("embed_dim"), bool)):
+        raise bad("'embed_dim' should be a whole number")
+    fields = {"factory": str, "count": int, "index_file": str, "ids_file": str}
+    for c, e in entries.items():
+        if c not in CATEGORIES:
+            raise IndexMismatchError(f"{mpath} names an unknown category {c!r}")
+        if not isinstance(e, dict):
+            raise bad(f"the entry of {c!r} should be an object")
+        for key, typ in fields.items():
+            if not isinstance(e.get(key), typ) or isinstance(e.get(key), bool):
+                raise bad(f"the entry of {c!r} lacks {key!r} or it is not a {typ.__name__}")
+        if e["count"] < 0 or Path(e["index_file"]).name != e["index_file"] or Path(e["ids_file"]).name != e["ids_file"]:
+            raise bad(f"the entry of {c!r} has a negative count or file names with folders")
+        if e.get("ef_search") is not None and not isinstance(e["ef_search"], int):
+            raise bad(f"the entry of {c!r} has a non-integer 'ef_search'")
+    return entries
 
 
 class CategoryIndices:
@@ -115,6 +144,22 @@ class CategoryIndices:
                     "config": asdict(config), "categories": entries}
         return cls(indices, ids, manifest, use_gpu=config.use_gpu)
 
+    @classmethod
+    def merge(cls, parts: Sequence["CategoryIndices"], use_gpu: bool | None = None) -> "CategoryIndices":
+        """One set from parts built separately (e.g. one category each, in parallel) with the same config and meta;
+        categories in ``CATEGORIES`` order, the manifest's top level from the first part."""
+        indices, ids, entries = {}, {}, {}
+        for part in parts:
+            indices.update(part._cpu)
+            ids.update(part.ids)
+            entries.update(part.manifest["categories"])
+        dims = {p.manifest["embed_dim"] for p in parts if p.manifest["categories"]}
+        assert len(dims) <= 1, f"parts have different embedding dimensions: {sorted(dims)}"
+        order = [c for c in CATEGORIES if c in entries]
+        manifest = dict(parts[0].manifest) if parts else {"version": MANIFEST_VERSION, "metric": "L2"}
+        manifest.update(embed_dim=dims.pop() if dims else None, categories={c: entries[c] for c in order})
+        return cls({c: indices[c] for c in order}, {c: ids[c] for c in order}, manifest, use_gpu=use_gpu)
+
     def save(self, folder: Path) -> dict:
         """Write every index, its id map and ``manifest.json`` (last) into ``folder``; stale files are removed."""
         folder = Path(folder)
@@ -140,9 +185,24 @@ class CategoryIndices:
     @classmethod
     def load(cls, ws: Workspace, method: str, expected_checksum: str | None = None,
              use_gpu: bool | None = None, verify: bool = True) -> "CategoryIndices":
-        """Load ``ws.index_dir(method)``; refuse (``IndexMismatchError``) a wrong model or missing/corrupt files."""
-        return cls.load_dir(ws.index_dir(method), expected_checksum=expected_checksum, use_gpu=use_gpu,
-                            verify=verify, hint=f"python -m ctl_core index --model {method}")
+        """Load ``ws.index_dir(method)``; refuse (``IndexMismatchError``) a wrong model, indices built from another
+        catalogue inference than ``ws.catalogue_dir(method)`` holds, or missing/corrupt files."""
+        hint = f"python -m ctl_core index --model {method}"
+        loaded = cls.load_dir(ws.index_dir(method), expected_checksum=expected_checksum, use_gpu=use_gpu,
+                              verify=verify, hint=hint)
+        meta_path = ws.catalogue_dir(method) / INFERENCE_META_FILE
+        try:
+            meta = read_json(meta_path, "catalogue inference meta", expect=dict, error=CatalogueError)
+        except CatalogueError as e:
+            raise IndexMismatchError(f"{e}; rebuild: {hint}") from None
+        for key, path in (("predictions_sha256", ws.predictions_csv(method)),
+                          ("embeddings_sha256", ws.embeddings_npy(method))):
+            built_from = loaded.manifest.get(f"catalogue_{key}")
+            if built_from is None or built_from != meta.get(key):
+                raise IndexMismatchError(
+                    f"indices in {ws.index_dir(method)} were built from another catalogue inference than "
+                    f"{meta_path.parent} holds ({path.name} checksum differs); rebuild: {hint}")
+        return loaded
 
     @classmethod
     def load_dir(cls, folder: Path, expected_checksum: str | None = None, use_gpu: bool | None = None,
@@ -151,20 +211,15 @@ class CategoryIndices:
         mpath = folder / MANIFEST_FILE
         if not mpath.exists():
             raise IndexMismatchError(f"no index manifest at {mpath}; build the indices first ({hint})")
-        try:
-            manifest = json.loads(mpath.read_text())
-            entries = manifest["categories"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise IndexMismatchError(f"{mpath} is corrupt ({e}); {hint}") from None
+        manifest = read_json(mpath, "index manifest", expect=dict, error=IndexMismatchError, fix=f"rebuild: {hint}")
+        entries = _check_manifest(manifest, mpath, hint)
         if expected_checksum is not None and manifest.get("model_checksum") != expected_checksum:
             raise IndexMismatchError(
                 f"indices in {folder} were built for model checksum {str(manifest.get('model_checksum'))[:12]}…, "
                 f"but the loaded model is {expected_checksum[:12]}…; the model changed since indexing ({hint})")
         indices, ids = {}, {}
         for c, e in entries.items():
-            if c not in CATEGORIES:
-                raise IndexMismatchError(f"{mpath} names an unknown category {c!r}")
-            ipath, jpath = folder / e.get("index_file", ""), folder / e.get("ids_file", "")
+            ipath, jpath = folder / e["index_file"], folder / e["ids_file"]
             for p, key in ((ipath, "index_sha256"), (jpath, "ids_sha256")):
                 if not p.is_file():
                     raise IndexMismatchError(f"index file {p} for {c!r} is missing ({hint})")
@@ -173,9 +228,10 @@ class CategoryIndices:
                                              f"manifest ({hint})")
             try:
                 idx = faiss.read_index(str(ipath))
-                id_list = json.loads(jpath.read_text())
             except Exception as ex:  # faiss raises RuntimeError on garbage
                 raise IndexMismatchError(f"index file {ipath} for {c!r} cannot be read ({ex}); {hint}") from None
+            id_list = read_json(jpath, f"id list of {c!r}", expect=list, error=IndexMismatchError,
+                                fix=f"rebuild: {hint}")
             if idx.ntotal != e["count"] or len(id_list) != e["count"] or idx.d != manifest.get("embed_dim"):
                 raise IndexMismatchError(f"index for {c!r} holds {idx.ntotal} vectors of dim {idx.d} and "
                                          f"{len(id_list)} ids; the manifest says {e['count']} of dim "
@@ -231,9 +287,9 @@ class CategoryIndices:
                        for c, e in self.manifest["categories"].items()))
 
 
-def build_indices(ws: Workspace, method: str, progress: Progress | None = None,
-                  config: IndexConfig = IndexConfig(), expected_checksum: str | None = None) -> dict:
-    """One index per predicted category from the catalogue inference of ``method``; writes and returns the manifest.
+def index_inputs(ws: Workspace, method: str, config: IndexConfig = IndexConfig(),
+                 expected_checksum: str | None = None) -> tuple[dict, dict, dict]:
+    """(vectors by category, ids by category, manifest meta) of ``method``'s catalogue inference: what gets indexed.
 
     Products scoring below ``config.product_shot_threshold`` are not indexed (never served).
     ``expected_checksum``: refuse catalogue embeddings made by a different model.
@@ -250,10 +306,22 @@ def build_indices(ws: Workspace, method: str, progress: Progress | None = None,
         m = shot & (pred_cat == c)
         if m.any():
             vecs[c], ids[c] = emb[m], pid[m]
-    t0 = time.perf_counter()
-    built = CategoryIndices.build(vecs, ids, config, meta={
+    return vecs, ids, {
         "method": method, "model": f"{method} ({meta.get('backbone')})", "backbone": meta.get("backbone"),
         "model_checksum": meta.get("model_checksum"), "items_total": int(len(preds)),
-        "items_indexed": int(shot.sum()), "excluded_non_product_shots": int((~shot).sum())}, progress=progress)
+        "catalogue_predictions_sha256": meta.get("predictions_sha256"),
+        "catalogue_embeddings_sha256": meta.get("embeddings_sha256"),
+        "items_indexed": int(shot.sum()), "excluded_non_product_shots": int((~shot).sum())}
+
+
+def build_indices(ws: Workspace, method: str, progress: Progress | None = None,
+                  config: IndexConfig = IndexConfig(), expected_checksum: str | None = None) -> dict:
+    """One index per predicted category from the catalogue inference of ``method``; writes and returns the manifest.
+
+    What is indexed: ``index_inputs``. The manifest is written last (``CategoryIndices.save``).
+    """
+    vecs, ids, meta = index_inputs(ws, method, config, expected_checksum)
+    t0 = time.perf_counter()
+    built = CategoryIndices.build(vecs, ids, config, meta=meta, progress=progress)
     built.manifest["build_s"] = round(time.perf_counter() - t0, 3)
     return built.save(ws.index_dir(method))

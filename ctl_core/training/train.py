@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ctl_core.config import DEFAULT_BACKBONE, Workspace
 from ctl_core.data.categories import CATEGORY_INDEX, NUM_CATEGORIES
+from ctl_core.data.metadata import METADATA_FIELDS, MetadataVocab, product_metadata
 from ctl_core.data.tables import read_items
 from ctl_core.images import crop_box, load_image
 from ctl_core.model.backbone import build_transform, create_backbone
@@ -30,6 +31,7 @@ from ctl_core.model.ctl_model import pick_device, save_run
 from ctl_core.model.features import cached_features, item_sources
 from ctl_core.model.heads import CTLHeads, HeadsConfig
 from ctl_core.progress import Progress
+from ctl_core.training.category_examples import CategoryExampleLoss, training_examples
 from ctl_core.training.gradient_cache import forward_backward_in_chunks
 from ctl_core.training.losses import make_style_loss
 from ctl_core.training.methods import MethodSpec, UnknownMethodError, get_method
@@ -53,6 +55,11 @@ class TrainConfig:
     ``batch_size`` counts items: a batch holds ``batch_size // items_per_outfit`` outfits (plus, for
     triplet-category, one extra same-category negative per category in the batch). One epoch visits every
     training outfit once. ``max_steps`` caps the steps per epoch (tests, smoke runs).
+
+    ``metadata``: catalogue fields (ctl_core.data.metadata.METADATA_FIELDS, e.g. ``("product_type", "colour")``)
+    fed to the style head beside the image feature (heads mode only; ``()`` = image only, the paper's heads);
+    values seen fewer than ``meta_min_count`` times in training are "unknown", and ``meta_dropout`` hides an
+    item's whole metadata during training so an uploaded photo without any still lands in the right place.
 
     ``chunk_size`` (end-to-end only): images per backbone forward/backward. The loss still sees the whole batch —
     embeddings are computed chunk by chunk without a graph, the loss's gradients with respect to them are cached,
@@ -80,8 +87,21 @@ class TrainConfig:
     num_workers: int = 0
     max_steps: int | None = None
     chunk_size: int | None = 32
+    metadata: tuple[str, ...] = ()
+    meta_dim: int = 16
+    meta_dropout: float = 0.3
+    meta_min_count: int = 2
+    category_batch: int = 64  # extra category examples per step (ctl_core.training.category_examples); 0: none
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", tuple(self.metadata))
+        unknown = sorted(set(self.metadata) - set(METADATA_FIELDS))
+        if unknown:
+            raise TrainingError(f"unknown metadata field(s) {unknown}; expected some of {', '.join(METADATA_FIELDS)}")
+        if self.metadata and self.mode != "heads":
+            raise TrainingError("metadata side input needs mode='heads'; end-to-end runs take no metadata")
+        if not 0.0 <= self.meta_dropout <= 1.0:
+            raise TrainingError(f"meta_dropout must be in [0, 1], got {self.meta_dropout}")
         try:
             get_method(self.method)
         except UnknownMethodError as e:
@@ -193,12 +213,12 @@ def _pair_accuracy(emb: np.ndarray, outfits: np.ndarray, categories: np.ndarray,
 
 @torch.no_grad()
 def _evaluate(heads: CTLHeads, features: np.ndarray, outfits: np.ndarray, categories: np.ndarray,
-              device: torch.device) -> dict[str, float]:
+              device: torch.device, meta: np.ndarray | None = None) -> dict[str, float]:
     heads.eval()
     logits, embs = [], []
     for s in range(0, len(features), 4096):
         x = torch.as_tensor(features[s:s + 4096], device=device).float()
-        lg, e = heads(x)
+        lg, e = heads(x, None if meta is None else meta[s:s + 4096])
         logits.append(lg.float().cpu())
         embs.append(e.float().cpu())
     heads.train()
@@ -215,13 +235,15 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                 batches: Callable[[], Iterable[tuple[np.ndarray, Any]]], forward: Callable[[Any], torch.Tensor],
                 optimizer: torch.optim.Optimizer, device: torch.device,
                 progress: Progress | None, evaluate: Callable[[], dict[str, float]] | None,
-                train_modules: list[nn.Module], chunk: int | None = None, per_step: bool = False) -> pd.DataFrame:
+                train_modules: list[nn.Module], chunk: int | None = None, per_step: bool = False,
+                meta: Callable[[np.ndarray], torch.Tensor | None] = lambda batch: None,
+                extra_category: Callable[[], torch.Tensor] | None = None) -> pd.DataFrame:
     """The loop shared by heads-only and end-to-end training; returns the curves.
 
     ``batches()`` yields (item indices, input) per step for one epoch; ``forward(input)`` gives backbone features.
     ``chunk``: run inputs through ``forward`` and the heads in chunks of this size with gradient caching
     (``forward_backward_in_chunks``). ``per_step``: report progress after every step (slow end-to-end epochs),
-    not only after every epoch.
+    not only after every epoch. ``meta(batch)``: the batch's metadata codes for the style head (None: none).
     """
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -244,6 +266,8 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                         cats: torch.Tensor = cats, parts: dict[str, torch.Tensor] = parts) -> torch.Tensor:
                 parts["style"] = step.style_loss(emb.float(), batch)
                 parts["category"] = F.cross_entropy(logits.float(), cats)
+                if extra_category is not None:  # category examples beside the outfit batch
+                    parts["category"] = parts["category"] + extra_category()
                 return parts["style"] + config.category_weight * parts["category"]
 
             optimizer.zero_grad(set_to_none=True)
@@ -252,7 +276,7 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                                                                device, scale=scaler.scale, autocast=use_amp)
             else:
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                    logits, emb = heads(forward(inputs))
+                    logits, emb = heads(forward(inputs), meta(batch))
                 loss = loss_fn(logits, emb)
                 scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -278,8 +302,14 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
 def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories: np.ndarray | list,
                 config: TrainConfig, progress: Progress | None = None,
                 val: tuple[np.ndarray, np.ndarray | list, np.ndarray | list] | None = None,
-                ) -> tuple[CTLHeads, pd.DataFrame]:
+                metadata: pd.DataFrame | None = None, val_metadata: pd.DataFrame | None = None,
+                category_examples: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[CTLHeads, pd.DataFrame]:
     """Train fresh CTL heads on cached features (N, D) with ``config.method``; same seed -> same weights (CPU).
+
+    ``metadata`` (one row per feature row, the ``config.metadata`` columns) is required when ``config.metadata``
+    names fields: its vocabulary (training rows only) goes into the heads' config; ``val_metadata`` likewise for
+    ``val``. ``category_examples`` (features, category indices): extra examples for the category head only,
+    ``config.category_batch`` of them per step (``CategoryExampleLoss``).
 
     ``outfit_ids``: one outfit label (str/int) per row; ``categories``: category index 0..20 (or name) per row.
     ``val`` (features, outfit_ids, categories) adds val_category_acc / val_pair_acc to the curves after each
@@ -293,9 +323,17 @@ def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories:
     cats = _category_codes(categories)
     outfits, _ = encode_labels(outfit_ids)
     device = pick_device(config.device)
+    vocab, codes_t = None, None
+    if config.metadata:
+        if metadata is None or len(metadata) != len(features):
+            raise TrainingError(f"config.metadata names {list(config.metadata)} but metadata has "
+                                f"{'no' if metadata is None else len(metadata)} rows for {len(features)} features")
+        vocab = MetadataVocab.build(metadata, config.metadata, config.meta_min_count)
+        codes_t = torch.as_tensor(vocab.encode(metadata), device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        heads = CTLHeads(HeadsConfig(in_dim=features.shape[1], embed_dim=config.embed_dim)).to(device)
+        heads = CTLHeads(HeadsConfig(in_dim=features.shape[1], embed_dim=config.embed_dim, metadata=vocab,
+                                     meta_dim=config.meta_dim, meta_dropout=config.meta_dropout)).to(device)
         try:
             step = _Step(config, outfits, cats, config.embed_dim)
         except AssertionError as e:
@@ -311,10 +349,16 @@ def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories:
             v_feats = np.ascontiguousarray(val[0], dtype=np.float32)
             v_out, _ = encode_labels(val[1])
             v_cats = _category_codes(val[2])
-            evaluate = lambda: _evaluate(heads, v_feats, v_out, v_cats, device)
+            v_meta = heads.metadata_codes(val_metadata, len(v_feats))
+            evaluate = lambda: _evaluate(heads, v_feats, v_out, v_cats, device, v_meta)
+        meta = (lambda b: codes_t[torch.as_tensor(b, device=device)]) if codes_t is not None else (lambda b: None)
+        extra = None
+        if category_examples is not None and config.category_batch > 0:
+            examples = CategoryExampleLoss(*category_examples, config.category_batch, config.seed, device)
+            extra = lambda: examples(heads)
         curves = _run_epochs(config, step, heads, lambda: ((b, b) for b in step.sampler),
                              lambda b: feats_t[torch.as_tensor(b, device=device)],
-                             optimizer, device, progress, evaluate, [heads])
+                             optimizer, device, progress, evaluate, [heads], meta=meta, extra_category=extra)
     return heads.cpu().eval(), curves
 
 
@@ -392,9 +436,16 @@ def train(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKB
         if len(test_items):
             val = (cached_features(ws, backbone, item_sources(test_items), progress=progress),
                    test_items["outfit_id"].to_numpy(), test_items["category"].to_numpy())
+        meta = val_meta = None
+        if config.metadata:
+            meta = product_metadata(ws, train_items["product_id"], config.metadata)
+            val_meta = product_metadata(ws, test_items["product_id"], config.metadata)
+        examples = training_examples(ws, backbone, progress) if config.category_batch > 0 else None
         heads, curves = train_heads(feats, train_items["outfit_id"].to_numpy(), train_items["category"].to_numpy(),
-                                    config, progress=progress, val=val)
-        save_run(run_dir, heads, backbone.name, config.to_dict(), curves)
+                                    config, progress=progress, val=val, metadata=meta, val_metadata=val_meta,
+                                    category_examples=examples)
+        save_run(run_dir, heads, backbone.name, config.to_dict(), curves,
+                 extra={"category_examples": 0 if examples is None else len(examples[1])})
     else:
         heads, curves = train_end_to_end(ws, item_sources(train_items), train_items["outfit_id"].to_numpy(),
                                          train_items["category"].to_numpy(), backbone, config, progress)

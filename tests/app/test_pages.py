@@ -154,7 +154,7 @@ def test_study_label_and_results_flow(fresh_app):
     at.button(key="judge_no").click().run()
     assert not at.exception
     recent = [m.value for m in at.markdown if "Compatible" in m.value or "Not compatible" in m.value]
-    assert any("Not compatible** — colour_clash" in r for r in recent)
+    assert any("Not compatible** — colour\\_clash" in r for r in recent)  # data is escaped Markdown
 
     # the last judgment is editable: Edit, then judge again, and it is updated, not duplicated
     edit = next(b for b in at.button if b.key and b.key.startswith("edit_"))

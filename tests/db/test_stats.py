@@ -188,7 +188,7 @@ def test_offline_metrics_round_trip(engine):
 def test_export_csv(engine, study, tmp_path):
     _judge_all(engine, study, "ann", lambda p: p.pair_id % 2 == 0, modes_of=lambda p: ["style_mismatch"])
     paths = stats.export_csv(engine, study, tmp_path / "out")
-    assert [p.name for p in paths] == ["judgments.csv", "summary.csv"]
+    assert [p.name for p in paths] == ["judgments.csv", "summary.csv", "history.csv"]
     j = pd.read_csv(paths[0], keep_default_na=False)
     sources = study_pairs(engine, study)
     # one row per judgment x model source; gold pairs once with an empty model

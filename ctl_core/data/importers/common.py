@@ -6,11 +6,36 @@ under one of the reasons below (``ImageChecker.check`` does this for images that
 It ends with ``finish(ws, report, catalogue_rows, box_rows, fitb, splits)``, which calls ``replace_source`` and
 writes ``data/import_<source>_report.json``. A source that owns outfits adds its outfit id prefix to
 ``OUTFIT_PREFIX`` and, when it brings its own split, its split file name to ``SPLIT_FILE``.
+
+Ids and paths (every importer gets these by calling the helpers here):
+  * ids keep their Unicode: ``normalise_id`` applies NFC and trims surrounding whitespace, nothing else, so
+    ``鞋-1`` and ``包-1`` stay two products; ``id_problem`` refuses empty ids, ids over ``MAX_ID_LEN``
+    characters and ids holding control characters or path separators. ``path_id`` derives an id from a relative
+    path (folder imports without a CSV): separators and other punctuation become ``-``, letters of any script stay;
+  * ``ImageChecker(roots)`` resolves every image path (``..`` and symlinks followed) and refuses, counting the
+    row, one that lands outside the folders being imported, or has a component over 255 bytes;
+  * ``read_text_utf8`` refuses a file that is not UTF-8 with a message naming the encoding it looks like.
+
+Several files, one consistent state (``replace_source``): the tables are written in an order that keeps every
+reference valid after each single write — a kill between any two writes never leaves a raw box naming a product
+that is not in catalogue.csv, nor a FITB question naming boxes of another import:
+  1. ``data/.import_<source>.pending`` is written (the import is under way);
+  2. fitb.json loses this source's questions;
+  3. catalogue.csv holds the old AND the new products of the source (only when boxes are written too);
+  4. raw_boxes.csv gets the new boxes (they name new products, present since step 3);
+  5. catalogue.csv drops the source's products that are gone (no box names them since step 4);
+  6. fitb.json gets the new questions, then the split file is written;
+  7. the report is written and the pending marker removed.
+An import found pending (``interrupted_imports``) was killed between steps: its tables are consistent but may
+hold a mix of old and new rows; the next import of that source says so and puts the whole new state in place.
+An import that would remove every product (or, for box-only sources, every box) of its source — a header-only
+CSV on re-import, or a source whose every row was skipped — is refused unless ``replace=True`` (``--replace``).
 """
 from __future__ import annotations
 
-import json
 import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,16 +43,19 @@ import pandas as pd
 
 from ctl_core.config import Workspace
 from ctl_core.data.categories import CATEGORIES
-from ctl_core.data.tables import CATALOGUE_COLUMNS, RAW_BOX_COLUMNS, read_catalogue, replace_rows
+from ctl_core.data.tables import CATALOGUE_COLUMNS, RAW_BOX_COLUMNS, read_catalogue, read_raw_boxes, replace_rows
 from ctl_core.images import ImageError, load_image
-from ctl_core.io import atomic_write_json
+from ctl_core.io import JSONReadError, atomic_write_json, read_json
 
 SOURCE_CTL, SOURCE_POLYVORE, SOURCE_FOLDER = "ctl-tsv", "polyvore", "folder"
-OUTFIT_PREFIX = {SOURCE_CTL: "ctl-", SOURCE_POLYVORE: "pv-"}
+SOURCE_OUTFITS = "outfits"   # outfit tables (Mango datathon, products.csv + outfits.csv): importers/outfits.py
+OUTFIT_PREFIX = {SOURCE_CTL: "ctl-", SOURCE_POLYVORE: "pv-", SOURCE_OUTFITS: "of-"}
 SPLIT_FILE = {SOURCE_CTL: "ctl_splits.json", SOURCE_POLYVORE: "polyvore_splits.json"}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_EXAMPLES = 5
 JSON_INDENT = 1   # fitb.json, split files and reports
+MAX_ID_LEN = 200  # the database stores product ids in 200 characters
+MAX_NAME_BYTES = 255  # longest file or folder name most file systems allow
 
 # Skip reasons (the report's keys).
 MALFORMED = "malformed row"
@@ -39,6 +67,9 @@ DUPLICATE = "duplicate row"
 DUPLICATE_ID = "duplicate id"
 UNKNOWN_ITEM = "unknown item"
 NOT_AN_IMAGE = "not an image file"
+BAD_ID = "bad id"
+OUTSIDE_FOLDER = "image outside the imported folder"
+BAD_PATH = "unusable image path"
 FITB_UNMATCHED = "fitb: unmatched item"
 FITB_MALFORMED = "fitb: malformed question"
 FITB_NO_ANSWER = "fitb: no correct answer"
@@ -146,24 +177,82 @@ def match_category(label: str) -> str | None:
 
 # ------------------------------------------------------------------------------------------ reading input
 
-class ImageChecker:
-    """Opens each image once (``load_image``); remembers whether it is missing or unreadable."""
+def normalise_id(raw: object) -> str:
+    """A source's id as we store it: NFC-normalised, surrounding whitespace trimmed; every other character kept."""
+    return unicodedata.normalize("NFC", str(raw)).strip()
 
-    def __init__(self) -> None:
+
+def id_problem(pid: str) -> str | None:
+    """Why ``pid`` (already ``normalise_id``-ed) cannot be a product id, or None when it can."""
+    if not pid:
+        return "empty id"
+    if len(pid) > MAX_ID_LEN:
+        return f"id is {len(pid)} characters long; at most {MAX_ID_LEN} allowed"
+    if "/" in pid or "\\" in pid or pid in (".", ".."):
+        return f"id {pid[:60]!r} looks like a path (holds '/', '\\' or is '.'/'..')"
+    if any(unicodedata.category(ch).startswith("C") for ch in pid):
+        return f"id {pid[:60]!r} holds control characters"
+    return None
+
+
+def path_id(rel: Path) -> str:
+    """An id for an image found at ``rel`` (relative, without its extension): letters and digits of any script,
+    '.', '_' and '-' kept, every other run of characters (separators, spaces, punctuation) made one '-'."""
+    text = unicodedata.normalize("NFC", rel.as_posix())
+    return re.sub(r"[^\w.-]+", "-", text).strip("-")[:MAX_ID_LEN]
+
+
+def path_problem(path: Path, roots: Sequence[Path]) -> tuple[str, str] | None:
+    """None when ``path`` is usable, else ``(reason, message)``: a component over 255 bytes, or a path that,
+    resolved (``..`` and symlinks followed), lies outside every folder in ``roots``."""
+    long = next((part for part in Path(path).parts if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES),
+                None)
+    if long is not None:
+        return (BAD_PATH, f"{str(path)[:80]}…: a path component is {len(long.encode('utf-8', 'surrogateescape'))} "
+                          f"bytes long; at most {MAX_NAME_BYTES} allowed")
+    if not roots:
+        return None
+    try:
+        real = Path(path).expanduser().resolve()
+        inside = any(real.is_relative_to(Path(r).expanduser().resolve()) for r in roots)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+        return (BAD_PATH, f"{path}: cannot resolve ({e})")
+    if not inside:
+        where = " or ".join(str(r) for r in roots)
+        return (OUTSIDE_FOLDER, f"{path}: resolves to {real}, outside {where}")
+    return None
+
+
+class ImageChecker:
+    """Opens each image once (``load_image``); remembers whether it is missing, unreadable or out of bounds.
+
+    ``roots``: the folders being imported; an image whose resolved path lies outside all of them is refused
+    (``..`` or a symlink pointing out). None: no folder restriction (only the path-length check).
+    """
+
+    def __init__(self, roots: Sequence[Path] | Path | None = None) -> None:
+        self.roots: tuple[Path, ...] = (() if roots is None else (Path(roots),) if isinstance(roots, (str, Path))
+                                        else tuple(Path(r) for r in roots))
         self._seen: dict[Path, tuple[str, str] | None] = {}
 
     def problem(self, path: Path) -> tuple[str, str] | None:
         """None when the image opens, else ``(reason, message)``."""
         if path not in self._seen:
-            if not path.is_file():
-                self._seen[path] = (MISSING_IMAGE, f"{path}: file not found")
-            else:
-                try:
-                    load_image(path)
-                    self._seen[path] = None
-                except ImageError as e:
-                    self._seen[path] = (UNREADABLE_IMAGE, str(e))
+            self._seen[path] = path_problem(path, self.roots) or self._open_problem(path)
         return self._seen[path]
+
+    @staticmethod
+    def _open_problem(path: Path) -> tuple[str, str] | None:
+        try:
+            if not path.is_file():
+                return (MISSING_IMAGE, f"{path}: file not found")
+        except OSError as e:
+            return (BAD_PATH, f"{path}: {e.strerror or e}")
+        try:
+            load_image(path)
+        except ImageError as e:
+            return (UNREADABLE_IMAGE, str(e))
+        return None
 
     def check(self, path: Path, report: ImportReport, where: str) -> bool:
         """True when the image opens; else the row at ``where`` is counted as skipped and False returned."""
@@ -171,6 +260,38 @@ class ImageChecker:
         if problem:
             report.skip(problem[0], f"{where}: {problem[1]}")
         return problem is None
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that answers False instead of raising (names over 255 bytes, permissions)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def read_text_utf8(path: Path, what: str = "file") -> str:
+    """The text of ``path`` (a UTF-8 BOM is dropped), or ``ImportDataError`` naming the encoding it seems to have.
+
+    Files that are not UTF-8 are refused rather than guessed: Latin-1 and Windows-1252 decode any byte string,
+    so no guess would be reliable and a wrong one corrupts every accented title silently.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImportDataError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    boms = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"),
+            (b"\xfe\xff", "UTF-16 BE"))
+    for bom, name in boms:
+        if data.startswith(bom):
+            raise ImportDataError(f"{path}: {what} is encoded as {name}; save it as UTF-8 and import again")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ImportDataError(
+            f"{path}: {what} is not UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); it looks like Latin-1 "
+            f"(ISO-8859-1) or Windows-1252 — save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and import again"
+        ) from None
 
 
 def stored_path(ws: Workspace, path: Path) -> str:
@@ -182,12 +303,9 @@ def stored_path(ws: Workspace, path: Path) -> str:
         return p.as_posix()
 
 
-def load_json(path: Path):
-    """The parsed JSON file, or ``ImportDataError`` saying why it cannot be read."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ImportDataError(f"{path}: not readable JSON ({e})") from None
+def load_json(path: Path, what: str = "JSON file"):
+    """The parsed JSON file, or ``ImportDataError`` saying why it cannot be read (``io.read_json``)."""
+    return read_json(path, what, error=ImportDataError)
 
 
 def load_fitb_list(path: Path, report: ImportReport) -> list | None:
@@ -223,36 +341,84 @@ def other_product_ids(ws: Workspace, source: str) -> set[str]:
     return set(cat.loc[cat["source"] != source, "product_id"])
 
 
+def pending_marker(ws: Workspace, source: str) -> Path:
+    """The file that says an import of ``source`` has started and not finished."""
+    return ws.data_dir / f".import_{source}.pending"
+
+
+def interrupted_imports(ws: Workspace) -> list[str]:
+    """Sources whose last import was killed before it finished (their tables are consistent, possibly mixed)."""
+    return sorted(p.name.removeprefix(".import_").removesuffix(".pending")
+                  for p in ws.data_dir.glob(".import_*.pending"))
+
+
+class ImportWouldEmptyError(ImportDataError):
+    """An import that would remove every product (or box) of its source; refused unless ``replace=True``."""
+
+
+def _read_fitb(ws: Workspace) -> tuple[list[dict], bool]:
+    """(the questions in fitb.json, whether the file is fine as it is: absent or a readable list)."""
+    if not ws.fitb_json.exists():
+        return [], True
+    try:
+        old = read_json(ws.fitb_json, "FITB questions", expect=list)
+    except JSONReadError:
+        return [], False  # an unreadable fitb.json holds nothing worth keeping; it is rewritten
+    return [q for q in old if isinstance(q, dict)], True
+
+
 def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None, box_rows: list[dict] | None,
-                   fitb: list[dict] | None, splits: dict[str, list[str]] | None) -> None:
-    """Write this source's rows in place of its old ones, keeping every other source's rows (kept rows first)."""
+                   fitb: list[dict] | None, splits: dict[str, list[str]] | None, replace: bool = False) -> None:
+    """Write this source's rows in place of its old ones, keeping every other source's rows (kept rows first).
+
+    The writes follow the order in the module docstring, so every intermediate state is consistent. Refused
+    (``ImportWouldEmptyError``, nothing written) when the source had products or boxes and this import brings
+    none, unless ``replace``.
+    """
     ws.ensure()
     cat = existing_catalogue(ws)
     own_old = set(cat.loc[cat["source"] == source, "product_id"])
     new_cat = pd.DataFrame(catalogue_rows or [], columns=CATALOGUE_COLUMNS)
-    if own_old or len(new_cat):   # an unchanged catalogue is not rewritten (its file stamp keys caches)
-        replace_rows(ws.catalogue_csv, CATALOGUE_COLUMNS, new_cat, drop=lambda old: old["source"] == source)
+    prefix = OUTFIT_PREFIX.get(source)
+    writes_boxes = box_rows is not None or source in OUTFIT_PREFIX
 
-    if box_rows is not None or source in OUTFIT_PREFIX:
-        prefix = OUTFIT_PREFIX.get(source)
+    def mine(old: pd.DataFrame) -> pd.Series:
+        m = old["product_id"].isin(own_old) & (old["product_id"] != "")
+        if prefix:
+            m |= old["outfit_id"].str.startswith(prefix)
+        return m
 
-        def mine(old: pd.DataFrame) -> pd.Series:
-            m = old["product_id"].isin(own_old) & (old["product_id"] != "")
-            if prefix:
-                m |= old["outfit_id"].str.startswith(prefix)
-            return m
+    old_boxes = read_raw_boxes(ws.raw_boxes_csv) if writes_boxes and ws.raw_boxes_csv.exists() else None
+    own_old_boxes = int(mine(old_boxes).sum()) if old_boxes is not None and len(old_boxes) else 0
+    if not replace:
+        if own_old and not len(new_cat):
+            raise ImportWouldEmptyError(
+                f"import {source}: this import brings no products and would remove all {len(own_old)} products of "
+                f"the last {source} import; nothing was changed — check the input, or pass --replace to remove them")
+        if own_old_boxes and not box_rows and not len(new_cat):
+            raise ImportWouldEmptyError(
+                f"import {source}: this import brings no boxes and would remove all {own_old_boxes} boxes of the "
+                f"last {source} import; nothing was changed — check the input, or pass --replace to remove them")
 
+    marker = pending_marker(ws, source)
+    atomic_write_json(marker, {"source": source})                                   # 1
+    old_fitb, fitb_readable = _read_fitb(ws)
+    kept_fitb = [q for q in old_fitb if q.get("source") != source]
+    if len(kept_fitb) != len(old_fitb) or not fitb_readable:
+        atomic_write_json(ws.fitb_json, kept_fitb, indent=JSON_INDENT)              # 2
+    new_ids = set(new_cat["product_id"])
+    going = own_old - new_ids
+    if writes_boxes and len(new_cat):                                               # 3: old ∪ new products
+        replace_rows(ws.catalogue_csv, CATALOGUE_COLUMNS, new_cat,
+                     drop=lambda old: (old["source"] == source) & old["product_id"].isin(new_ids))
+    if writes_boxes:                                                                # 4
         replace_rows(ws.raw_boxes_csv, RAW_BOX_COLUMNS, pd.DataFrame(box_rows or [], columns=RAW_BOX_COLUMNS),
                      drop=mine)
-
-    if ws.fitb_json.exists() or fitb:
-        try:
-            old = json.loads(ws.fitb_json.read_text()) if ws.fitb_json.exists() else []
-        except (OSError, json.JSONDecodeError):
-            old = []
-        kept = [q for q in old if isinstance(q, dict) and q.get("source") != source]
-        atomic_write_json(ws.fitb_json, kept + list(fitb or []), indent=JSON_INDENT)
-
+    if going or (not writes_boxes and len(new_cat)):
+        # 5; an unchanged catalogue is not rewritten (its file stamp keys caches)
+        replace_rows(ws.catalogue_csv, CATALOGUE_COLUMNS, new_cat, drop=lambda old: old["source"] == source)
+    if fitb:                                                                        # 6
+        atomic_write_json(ws.fitb_json, kept_fitb + list(fitb), indent=JSON_INDENT)
     if source in SPLIT_FILE:
         path = ws.data_dir / SPLIT_FILE[source]
         if splits and any(splits.values()):
@@ -263,8 +429,17 @@ def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None
 
 def finish(ws: Workspace, report: ImportReport, catalogue_rows: list[dict] | None = None,
            box_rows: list[dict] | None = None, fitb: list[dict] | None = None,
-           splits: dict[str, list[str]] | None = None) -> ImportReport:
-    """``replace_source`` with the import's rows, then write ``data/import_<source>_report.json``."""
-    replace_source(ws, report.source, catalogue_rows, box_rows, fitb, splits)
+           splits: dict[str, list[str]] | None = None, replace: bool = False) -> ImportReport:
+    """``replace_source`` with the import's rows, then write ``data/import_<source>_report.json`` (step 7).
+
+    ``replace``: allow an import that removes every product (or box) of its source (``--replace``).
+    """
+    if report.source in interrupted_imports(ws):
+        report.notes.append(f"the previous {report.source} import was interrupted; this one replaces its rows")
+    try:
+        replace_source(ws, report.source, catalogue_rows, box_rows, fitb, splits, replace=replace)
+    except ImportWouldEmptyError as e:
+        raise ImportWouldEmptyError(f"{e} ({report.rows_read} rows read, {report.rows_skipped} skipped)") from None
     atomic_write_json(ws.data_dir / f"import_{report.source}_report.json", report.to_dict(), indent=JSON_INDENT)
+    pending_marker(ws, report.source).unlink(missing_ok=True)
     return report

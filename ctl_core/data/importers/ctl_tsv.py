@@ -16,6 +16,7 @@ from ctl_core.data.importers.common import (
     FITB_MALFORMED,
     FITB_UNMATCHED,
     MALFORMED,
+    MAX_ID_LEN,
     MISSING_IMAGE,
     OUTFIT_PREFIX,
     OUTSIDE,
@@ -26,8 +27,10 @@ from ctl_core.data.importers.common import (
     ImportReport,
     finish,
     fitb_shape_ok,
+    is_file,
     load_fitb_list,
     match_category,
+    read_text_utf8,
     stored_path,
 )
 from ctl_core.progress import Progress
@@ -56,7 +59,7 @@ def _find_collage(images: Path, sig: str) -> Path | None:
     for folder in (images, images / "400x" / nested, images / nested):
         for ext in (".jpg", ".jpeg", ".png", ".webp"):
             p = folder / f"{sig}{ext}"
-            if p.is_file():
+            if is_file(p):
                 return p
     return None
 
@@ -132,7 +135,8 @@ class _Boxes:
 
 
 def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images: str | Path,
-                   fitb: str | Path | None = None, progress: Progress | None = None) -> ImportReport:
+                   fitb: str | Path | None = None, progress: Progress | None = None,
+                   replace: bool = False) -> ImportReport:
     """Import the released CTL dataset (github.com/eileenforwhat/complete-the-look-dataset).
 
     ``tsv``: one or more of ``raw_train.tsv`` / ``raw_test.tsv`` (rows ``image_signature, bounding_x, bounding_y,
@@ -148,6 +152,10 @@ def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images
     the only box of that signature with that label. A string entry ``"<signature>_<i>"`` (or ``-<i>``) names the
     i-th row (0-based, as read) of that signature. Matched questions go to ``ws.fitb_json`` (correct = 0), keeping
     the raw entries as compact strings under ``"raw"``; questions with an unmatched entry are counted and skipped.
+
+    TSV files must be UTF-8 (others are refused, naming the encoding); a collage that resolves outside ``images``
+    (a symlink pointing out) is skipped as "image outside the imported folder". ``replace``: allow an import that
+    removes every box of the previous CTL import (``--replace``).
     """
     images = Path(images)
     if not images.is_dir():
@@ -157,7 +165,7 @@ def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images
         if not p.is_file():
             raise ImportDataError(f"{p}: TSV file not found")
     report = ImportReport(SOURCE_CTL)
-    checker = ImageChecker()
+    checker = ImageChecker(roots=[images])
     collage_of: dict[str, Path | None] = {}
     seen: set[tuple] = set()
     boxes = _Boxes()
@@ -168,11 +176,7 @@ def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images
         name = path.name.lower()
         file_split = "test" if "test" in name else "train" if "train" in name else None
         file_outfits: set[str] = set()
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as e:
-            raise ImportDataError(f"{path}: cannot read ({e})") from None
-        lines = text.splitlines()
+        lines = read_text_utf8(path, "TSV file").splitlines()
         for n, line in enumerate(lines, start=1):
             if progress and n % 5000 == 0:
                 progress(f"import {path.name}", n, len(lines))
@@ -187,7 +191,7 @@ def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images
                 report.skip(MALFORMED, f"{where}: expected 6 fields, got {len(parts)}")
                 continue
             sig = parts[0].strip()
-            if not _SIG_RE.fullmatch(sig):
+            if not _SIG_RE.fullmatch(sig) or len(sig) > MAX_ID_LEN:
                 report.skip(MALFORMED, f"{where}: bad image signature {sig[:40]!r}")
                 continue
             pos = positions.get(sig, 0)    # the row's position among its signature's rows, skipped ones too
@@ -221,7 +225,7 @@ def import_ctl_tsv(ws: Workspace, tsv: str | Path | Sequence[str | Path], images
     report.outfits = len(boxes.per_outfit)
 
     questions = _ctl_fitb(Path(fitb), report, boxes) if fitb is not None else []
-    return finish(ws, report, box_rows=boxes.rows, fitb=questions, splits=splits)
+    return finish(ws, report, box_rows=boxes.rows, fitb=questions, splits=splits, replace=replace)
 
 
 def _ctl_fitb(path: Path, report: ImportReport, boxes: _Boxes) -> list[dict]:

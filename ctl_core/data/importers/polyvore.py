@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ctl_core.config import Workspace
 from ctl_core.data.importers.common import (
+    BAD_ID,
     DUPLICATE,
     DUPLICATE_ID,
     FITB_MALFORMED,
@@ -25,9 +26,11 @@ from ctl_core.data.importers.common import (
     ImportReport,
     finish,
     fitb_shape_ok,
+    id_problem,
     load_fitb_list,
     load_json,
     match_category,
+    normalise_id,
     other_product_ids,
     stored_path,
 )
@@ -94,7 +97,7 @@ def _read_source(root: str | Path, variant: str) -> tuple[Path, dict, dict[str, 
     meta_path = root / "polyvore_item_metadata.json"
     if not meta_path.is_file():
         raise ImportDataError(f"{root}: no polyvore_item_metadata.json here; is this a Polyvore Outfits folder?")
-    meta = load_json(meta_path)
+    meta = load_json(meta_path, "Polyvore item metadata")
     if not isinstance(meta, dict):
         raise ImportDataError(f"{meta_path}: expected an object of item_id -> metadata")
     split_files = {s: root / variant / f"{s}.json" for s in SPLITS}
@@ -109,7 +112,7 @@ class _Items:
     def __init__(self, ws: Workspace, root: Path, meta: dict) -> None:
         self.ws, self.root, self.meta = ws, root, meta
         self.other_ids = other_product_ids(ws, SOURCE_POLYVORE)
-        self.checker = ImageChecker()
+        self.checker = ImageChecker(roots=[root / "images"])
         self.resolved: dict[str, tuple[str, str] | dict] = {}
         self.catalogue_rows: list[dict] = []
 
@@ -119,6 +122,9 @@ class _Items:
         return self.resolved[item_id]
 
     def _resolve(self, item_id: str) -> tuple[str, str] | dict:
+        problem = id_problem(item_id)
+        if problem:
+            return (BAD_ID, f"item {item_id[:60]!r}: {problem}")
         m = self.meta.get(item_id)
         if not isinstance(m, dict):
             return (UNKNOWN_ITEM, f"item {item_id} is not in polyvore_item_metadata.json")
@@ -140,7 +146,7 @@ class _Items:
 
 
 def import_polyvore(ws: Workspace, root: str | Path, variant: str = "nondisjoint",
-                    progress: Progress | None = None) -> ImportReport:
+                    progress: Progress | None = None, replace: bool = False) -> ImportReport:
     """Import a Polyvore Outfits folder (Vasileva et al. 2018).
 
     Reads ``polyvore_item_metadata.json``, ``{variant}/{train,valid,test}.json`` (outfits: ``set_id`` and
@@ -152,6 +158,10 @@ def import_polyvore(ws: Workspace, root: str | Path, variant: str = "nondisjoint
     FITB questions (``question``: ["<set_id>_<index>", ...], ``answers``: [...]) are mapped to our item ids
     (``items.csv``'s item_id; its product_id is the Polyvore item_id). The correct answer is the one from the
     question's outfit; it is moved first (``correct = 0``), the raw strings are kept under ``"raw"``.
+
+    Item ids are NFC-normalised; one that looks like a path (``../../secret/x``) is skipped as "bad id", and an
+    image that resolves outside ``images/`` (a symlink pointing out) as "image outside the imported folder".
+    ``replace``: allow an import that removes every product of the previous Polyvore import (``--replace``).
     """
     root, meta, split_files = _read_source(root, variant)
     report = ImportReport(SOURCE_POLYVORE)
@@ -165,7 +175,7 @@ def import_polyvore(ws: Workspace, root: str | Path, variant: str = "nondisjoint
         if not path.is_file():
             report.notes.append(f"{path} not found; split {split} skipped")
             continue
-        outfits = load_json(path)
+        outfits = load_json(path, f"Polyvore {split} outfits")
         if not isinstance(outfits, list):
             raise ImportDataError(f"{path}: expected a list of outfits")
         for n, outfit in enumerate(outfits):
@@ -190,7 +200,7 @@ def import_polyvore(ws: Workspace, root: str | Path, variant: str = "nondisjoint
                 if not isinstance(it, dict) or "item_id" not in it:
                     report.skip(MALFORMED, f"{where}.items[{j}]: needs an 'item_id'")
                     continue
-                item_id = str(it["item_id"])
+                item_id = normalise_id(it["item_id"])
                 got = items.get(item_id)
                 if isinstance(got, tuple):
                     report.skip(got[0], f"{where}: {got[1]}")
@@ -212,7 +222,8 @@ def import_polyvore(ws: Workspace, root: str | Path, variant: str = "nondisjoint
                 questions += _polyvore_fitb(p, report, ref_to_item)
                 break
     report.fitb_imported = len(questions)
-    return finish(ws, report, catalogue_rows=items.catalogue_rows, box_rows=rows, fitb=questions, splits=splits)
+    return finish(ws, report, catalogue_rows=items.catalogue_rows, box_rows=rows, fitb=questions, splits=splits,
+                  replace=replace)
 
 
 def _parse_ref(ref) -> tuple[str, str] | None:

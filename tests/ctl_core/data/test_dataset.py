@@ -254,3 +254,95 @@ def test_everything_dropped_still_writes_an_empty_table(tmp_path):
 def test_missing_raw_boxes_says_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         build_dataset(Workspace.at(tmp_path / "ws"))
+
+
+# --------------------------------------------------------------------------------- real product shots, per source
+
+SHOT_BG = (236, 233, 226)          # Mango's light, slightly warm background (measured on its product shots)
+
+
+def product_shot(colour, shape="shirt", bg=SHOT_BG, outline=None, size=(120, 168)):
+    """A product drawn on a plain light background with a soft vertical shading and a floor shadow."""
+    W, H = size
+    img = Image.new("RGB", size, bg)
+    px = img.load()
+    for y in range(H):                                    # shading: a few units darker towards the bottom
+        for x in range(W):
+            px[x, y] = tuple(max(0, c - y * 8 // H) for c in bg)
+    d = ImageDraw.Draw(img)
+    d.ellipse([W * 0.2, H * 0.86, W * 0.8, H * 0.92], fill=tuple(c - 14 for c in bg))
+    box = {"shirt": [W * 0.2, H * 0.15, W * 0.8, H * 0.8], "trousers": [W * 0.3, H * 0.1, W * 0.7, H * 0.88],
+           "bag": [W * 0.25, H * 0.45, W * 0.75, H * 0.8]}[shape]
+    d.rectangle(box, fill=colour, outline=outline, width=2 if outline else 0)
+    if shape == "bag":                                    # a handle loop showing the background through it
+        d.ellipse([W * 0.33, H * 0.25, W * 0.67, H * 0.6], outline=colour, width=5)
+    return img
+
+
+def shot_ws(tmp_path, outfits: dict[str, list[tuple[str, tuple, str]]]) -> Workspace:
+    """Whole-image product outfits (source "outfits", ids "of-..."), each product its own product shot."""
+    ws = Workspace.at(tmp_path / "ws").ensure()
+    (ws.root / "shots").mkdir()
+    cat, rows = [], []
+    for oid, items in outfits.items():
+        for k, (shape, colour, label) in enumerate(items):
+            pid, rel = f"{oid}-p{k}", f"shots/{oid}-{k}.png"
+            product_shot(colour, shape).save(ws.root / rel)
+            cat.append({"product_id": pid, "category": label, "price": None, "title": "", "image_path": rel,
+                        "source": "outfits", "is_product_shot": True, "theme": "", "colour": ""})
+            rows.append({"outfit_id": f"of-{oid}", "image_path": rel, "x": 0, "y": 0, "w": 1, "h": 1,
+                         "label": label, "product_id": pid})
+    write_table(pd.DataFrame(cat, columns=CATALOGUE_COLUMNS), ws.catalogue_csv, CATALOGUE_COLUMNS)
+    write_table(pd.DataFrame(rows, columns=RAW_BOX_COLUMNS), ws.raw_boxes_csv, RAW_BOX_COLUMNS)
+    return ws
+
+
+RED, DARK_RED, BLUE = (190, 30, 35), (170, 25, 30), (30, 60, 190)
+
+
+def test_foreground_colour_is_the_product_not_the_background():
+    L, a, b = dominant_colour(product_shot(RED))
+    assert a > 40 and 30 < L < 55                                     # red, not the light background
+    bag = dominant_colour(product_shot(RED, "bag"))                   # the handle's inside is background
+    assert bag[1] > 40
+    assert not is_monochrome([dominant_colour(product_shot(c)) for c in (RED, BLUE)])
+
+
+def test_white_shirt_on_white_background_is_handled():
+    white_bg, white = (246, 246, 246), (255, 255, 255)
+    for img in (product_shot(white_bg, bg=white_bg),                           # the background's own colour
+                product_shot(white, bg=white_bg, outline=(180, 180, 180)),     # outlined
+                product_shot(white, bg=white_bg),                              # no outline
+                product_shot((240, 240, 238), bg=SHOT_BG)):                    # white on light grey
+        L, a, b = dominant_colour(img)
+        assert L > 85 and abs(a) < 5 and abs(b) < 8, (L, a, b)
+    white_outfit = [dominant_colour(product_shot(white, s, bg=white_bg, outline=(200, 200, 200)))
+                    for s in ("shirt", "trousers", "bag")]
+    assert is_monochrome(white_outfit)
+    assert not is_monochrome(white_outfit + [dominant_colour(product_shot(RED, bg=white_bg))])
+
+
+def test_monochrome_rule_on_product_shots_and_per_source_report(tmp_path):
+    ws = shot_ws(tmp_path, {
+        "red": [("shirt", RED, "Shirts & Tops"), ("trousers", DARK_RED, "Pants"), ("bag", RED, "Handbags")],
+        "mixed": [("shirt", RED, "Shirts & Tops"), ("trousers", BLUE, "Pants"), ("bag", RED, "Handbags")]})
+    rep = build_dataset(ws, CleanupConfig(test_fraction=0.0))
+    assert set(read_items(ws.items_csv)["outfit_id"]) == {"of-mixed"}
+    assert rep.rule("monochrome").by_source == {"outfits": 1}
+    assert rep.outfits_in_by_source == {"outfits": 2} and rep.outfits_out_by_source == {"outfits": 1}
+    assert "outfits" in str(rep).splitlines()[1]                      # a column per source
+
+
+def test_item_count_maximum_per_source(tmp_path):
+    ten = [("shirt", PALETTE[i % len(PALETTE)], LABELS[i % len(LABELS)]) for i in range(10)]
+    ws = shot_ws(tmp_path, {"ten": ten})
+    collage_ws = make_ws(tmp_path / "c", {"nine": [((0.02 + 0.32 * (i % 3), 0.02 + 0.32 * (i // 3), 0.3, 0.3),
+                                                    LABELS[i], PALETTE[i]) for i in range(9)]})
+    rep = build_dataset(ws, CleanupConfig(test_fraction=0.0, drop_monochrome=False))
+    assert rep.outfits_out == 1                                       # outfit tables keep up to 10
+    assert build_dataset(ws, CleanupConfig(test_fraction=0.0, drop_monochrome=False,
+                                           max_items_by_source=())).rule("item_count").extra["too many"] == 1
+    crep = build_dataset(collage_ws, CleanupConfig(test_fraction=0.0))
+    assert crep.rule("item_count").by_source == {"collage": 1}        # collages keep the paper's 3-8
+    with pytest.raises(ValueError, match="max_items for outfits"):
+        CleanupConfig(max_items_by_source=(("outfits", 2),))

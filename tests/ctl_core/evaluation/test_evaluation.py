@@ -274,7 +274,8 @@ def test_evaluate_all_writes_table_and_merges_metrics(tmp_path, monkeypatch):
     df = ev.evaluate_all(ws, config=EvalConfig(min_outfits=10), progress=lambda s, d, t: calls.append((s, d, t)))
 
     assert list(df["method"]) == ["random", "visual", "classification", "triplet-category"]
-    assert list(df.columns) == ev.TABLE_COLUMNS + ["FITB_external"]
+    assert list(df.columns) == ev.table_columns(external=True)          # each metric group beside its n
+    assert (df["n_R@K"] > 0).all() and (df["n_FITB"] > 0).all() and (df["n_FITB_external"] >= 1).all()
     assert seen["backbone"] == "efficientnet-lite0"
     by = df.set_index("method")
     assert math.isnan(by.loc["random", "category_acc"]) and math.isnan(by.loc["visual", "category_acc"])
@@ -296,7 +297,9 @@ def test_evaluate_all_writes_table_and_merges_metrics(tmp_path, monkeypatch):
 
     md = format_table(df)
     assert md.splitlines()[0].startswith("| method | R@1 |")
-    assert "| paper: triplet-category | 20.3 | 51.4 | 68.8 | n/r | n/r | n/r | 78.5 | 98.15 | n/r |" in md
+    assert "| paper: triplet-category | 20.3 | 51.4 | 68.8 | n/r | n/r | n/r |  | 78.5 |  | 98.15 |  | n/r |" in md
+    n_test = int(df["n_category_acc"].dropna().iloc[0])
+    assert f"| {n_test} |" in md and "n_R@K" in md.splitlines()[0]
     assert "| classification |" in md and "| 0.00 |" in md
     assert "rows for classification, siamese-16to1, siamese-1to1, triplet-random are in the paper" in md
 

@@ -66,8 +66,8 @@ def _rgb_checks(img: Image.Image) -> np.ndarray:
 def good_cases() -> list[tuple[str, bytes, callable]]:
     """(name, bytes, check(result image)) for unusual but valid images."""
     cmyk = Image.new("CMYK", (24, 24), (0, 255, 255, 0))  # pure red in CMYK
-    grad16 = np.tile(np.linspace(0, 65535, 32).astype(np.uint16), (8, 1))
-    gray = Image.new("L", (20, 10), 90)
+    grad16 = np.tile(np.linspace(0, 65535, 32).astype(np.uint16), (16, 1))
+    gray = Image.new("L", (32, 16), 90)  # images under MIN_SIDE (16 px) are refused
     rgba = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
     rgba.paste((255, 0, 0, 255), (0, 0, 10, 20))
     exif = Image.Exif()
@@ -79,13 +79,13 @@ def good_cases() -> list[tuple[str, bytes, callable]]:
 
     def check_16bit(img):
         arr = _rgb_checks(img).astype(int)
-        assert img.size == (32, 8)
+        assert img.size == (32, 16)
         assert arr[0, 0].max() < 10 and arr[0, -1].min() > 245  # full 16-bit range mapped onto 8 bits
         assert (np.diff(arr[0, :, 0]) >= 0).all() and (arr[..., 0] == arr[..., 2]).all()
 
     def check_gray(img):
         arr = _rgb_checks(img)
-        assert img.size == (20, 10) and (arr == 90).all()
+        assert img.size == (32, 16) and (arr == 90).all()
 
     def check_rgba(img):
         arr = _rgb_checks(img)

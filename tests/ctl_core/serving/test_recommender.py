@@ -100,11 +100,11 @@ def test_item_query_returns_only_complementary_categories_never_the_query(served
 def test_k_is_respected(served):
     _, _, rec = served
     for k in (1, 4, 10):
-        out = rec.recommend(item_id="p02-0", k=k)
+        out = rec.recommend(item_id="p02-0", k=k, blend=BlendConfig(dedupe=False))  # random heads: near-duplicates
         assert len(out.results) == k
         assert all(len(v) <= k for v in out.per_category.values())
         assert len({r.item_id for r in out.results}) == k
-    out = rec.recommend(item_id="p02-0", k=3, blend=BlendConfig(per_category_k=2))
+    out = rec.recommend(item_id="p02-0", k=3, blend=BlendConfig(per_category_k=2, dedupe=False))
     assert len(out.results) == 3 and all(len(v) == 2 for v in out.per_category.values())
     with pytest.raises(RecommendError):
         rec.recommend(item_id="p02-0", k=0)
@@ -191,9 +191,10 @@ def test_price_term_moves_price_mismatched_items_down():
     ids = np.array(list(prices))
     idx = CategoryIndices.build({"Jewelry": vecs}, {"Jewelry": ids})
     info = lambda i: {"price": prices[i]}
-    _, plain, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(), query_price=20.0, item_info=info)
+    _, plain, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(dedupe=False), query_price=20.0, item_info=info)
     assert [r.item_id for r in plain] == ["ring-8000", "ring-25", "ring-20", "ring-nan"]
-    per, priced, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(price_weight=0.1), query_price=20.0, item_info=info)
+    per, priced, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(price_weight=0.1, dedupe=False), query_price=20.0,
+                           item_info=info)
     order = [r.item_id for r in priced]
     assert order.index("ring-8000") == 3  # the $8,000 ring no longer leads a $20 dress's list
     assert order[:2] == ["ring-25", "ring-20"]
@@ -201,7 +202,7 @@ def test_price_term_moves_price_mismatched_items_down():
     assert r8000.score == pytest.approx(r8000.distance + 0.1 * abs(math.log(8000 / 20)), rel=1e-5)
     assert [r.item_id for r in per["Jewelry"]] == order  # per-category lists use the same score
     # no query price: the term is inactive
-    _, noprice, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(price_weight=0.1), item_info=info)
+    _, noprice, _ = serve(idx, q, ["Jewelry"], 4, BlendConfig(price_weight=0.1, dedupe=False), item_info=info)
     assert [r.item_id for r in noprice] == [r.item_id for r in plain]
 
 
@@ -222,8 +223,8 @@ def test_diversity_reduces_pairwise_similarity_of_top_k(strategy):
     idx = CategoryIndices.build(vecs, ids)
     lookup = {f"{c}{i}": vecs[c][i] for c in vecs for i in range(6)}
     cats = ["Shoes", "Handbags"]
-    _, plain, _ = serve(idx, q, cats, 4, BlendConfig(strategy=strategy))
-    _, diverse, _ = serve(idx, q, cats, 4, BlendConfig(strategy=strategy, diversity=1.0))
+    _, plain, _ = serve(idx, q, cats, 4, BlendConfig(strategy=strategy, dedupe=False))
+    _, diverse, _ = serve(idx, q, cats, 4, BlendConfig(strategy=strategy, diversity=1.0, dedupe=False))
     sim_plain = _mean_pairwise_sim(np.stack([lookup[r.item_id] for r in plain]))
     sim_div = _mean_pairwise_sim(np.stack([lookup[r.item_id] for r in diverse]))
     assert sim_div < sim_plain - 0.05
@@ -238,9 +239,9 @@ def test_round_robin_versus_distance_merge():
     far = _unit([[1, 0.5, 0], [1, 0.6, 0], [1, 0.7, 0]])
     idx = CategoryIndices.build({"Shoes": near, "Hats": far},
                                 {"Shoes": np.array(["s0", "s1", "s2"]), "Hats": np.array(["h0", "h1", "h2"])})
-    _, rr, _ = serve(idx, q, ["Shoes", "Hats"], 4, BlendConfig())
+    _, rr, _ = serve(idx, q, ["Shoes", "Hats"], 4, BlendConfig(dedupe=False))
     assert [r.item_id for r in rr] == ["s0", "h0", "s1", "h1"]
-    _, dist, _ = serve(idx, q, ["Shoes", "Hats"], 4, BlendConfig(strategy="distance"))
+    _, dist, _ = serve(idx, q, ["Shoes", "Hats"], 4, BlendConfig(strategy="distance", dedupe=False))
     assert [r.item_id for r in dist] == ["s0", "s1", "s2", "h0"]
     with pytest.raises(ValueError):
         BlendConfig(strategy="nope")
@@ -273,10 +274,10 @@ def test_end_to_end_with_real_model_modules(tmp_path):
     rec = Recommender(ws, METHOD, device="cpu")
     # random heads predict arbitrary categories, so how many candidates exist depends on those predictions
     available = lambda cat: sum(rec.indices.count(c) for c in complementary_categories(cat))
-    out = rec.recommend(item_id="p00-0", k=5)
+    out = rec.recommend(item_id="p00-0", k=5, blend=BlendConfig(dedupe=False))  # random heads: near-duplicates
     assert len(out.results) == min(5, available("Shoes"))
     assert all(r.category in complementary_categories("Shoes") and r.item_id != "p00-0" for r in out.results)
-    up = rec.recommend(image=product_image("Hats", 3), k=5)
+    up = rec.recommend(image=product_image("Hats", 3), k=5, blend=BlendConfig(dedupe=False))
     assert up.query.category in CATEGORIES and len(up.results) == min(5, available(up.query.category))
     assert all(r.category in complementary_categories(up.query.category) for r in up.results)
     json.dumps(up.to_dict())
