@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ctl_core import cli_admin
 from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
 
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--validate", action="store_true",
                     help="tune: hold out 15%% of the TRAINING outfits, train on the rest and print the validation "
                          "figures (nothing is written; the test split is not read)")
+    tr.add_argument("--val-fraction", type=float, default=0.15, help="--validate: share of training outfits held out")
 
     bu = sub.add_parser("build", help="after an import: dataset, features, the methods, evaluation and indices "
                         "(each step skipped when its output is up to date; wall time per step)")
@@ -128,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="image files or folders of images")
     un.add_argument("--model", required=True, choices=METHODS)
     un.add_argument("--batch-size", type=int, default=32)
-    un.add_argument("--no-flip", action="store_true", help="no test-time flip of the category probabilities")
+    un.add_argument("--flip", action="store_true", help="test-time flip: average the category probabilities of "
+                    "the image and its mirror image")
     un.add_argument("--device", default="auto")
     un.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
 
@@ -185,46 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--images", type=Path, default=None,
                     help="also a folder of product photos, e.g. ../shared/real/mango/datathon/images")
     bc.add_argument("--repeats", type=int, default=1, help="rounds over the engines; each keeps its fastest")
-    add_users_parser(sub)
-    add_db_parser(sub)
+    cli_admin.add_users_parser(sub)
+    cli_admin.add_db_parser(sub)
     return p
-
-
-def add_db_parser(sub) -> None:
-    """``db backup|restore FILE``: the human-evaluation database (logic in db.backup)."""
-    d = sub.add_parser("db", help="back up or restore the human-evaluation database (SQLite; PostgreSQL: "
-                       "pg_dump/pg_restore)")
-    dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    b = dsub.add_parser("backup", help="a consistent copy of the live database, safe while stylists are labelling")
-    b.add_argument("file", type=Path)
-    r = dsub.add_parser("restore", help="replace the database by a backup (the current one is kept beside it)")
-    r.add_argument("file", type=Path)
-
-
-def add_users_parser(sub) -> None:
-    """``users add|list|disable|enable|reset``: accounts for the app (logic in db.accounts)."""
-    u = sub.add_parser("users", help="accounts for the app: add, list, disable, enable, reset")
-    usub = u.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    link = argparse.ArgumentParser(add_help=False)
-    link.add_argument("--base-url", default=None, help="the address people open, for the invitation link "
-                      "(default http://HOST:PORT, e.g. https://ctl.example.org behind a reverse proxy)")
-    link.add_argument("--host", default="127.0.0.1", help="host of the invitation link (default 127.0.0.1)")
-    link.add_argument("--port", type=int, default=8501, help="port of the invitation link (default 8501)")
-    secret = argparse.ArgumentParser(add_help=False)
-    g = secret.add_mutually_exclusive_group()
-    g.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    g.add_argument("--invite", action="store_true", help="print a one-time link with which the person sets it")
-    ua = usub.add_parser("add", parents=[link, secret], help="add an account (password prompted, read from stdin, "
-                         "or set by the person through a one-time invitation link)")
-    ua.add_argument("name")
-    ua.add_argument("--role", required=True, metavar="admin|researcher|stylist")
-    usub.add_parser("list", help="accounts, roles, status and last sign-in")
-    ud = usub.add_parser("disable", help="stop an account from signing in (its judgments stay)")
-    ud.add_argument("name")
-    ue = usub.add_parser("enable", help="let a disabled account sign in again")
-    ue.add_argument("name")
-    ur = usub.add_parser("reset", parents=[link, secret], help="unlock and set a new password (or send a new invite)")
-    ur.add_argument("name")
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -304,8 +270,9 @@ def _train(ws, args, progress):
             overrides[key] = tuple(args.metadata) if key == "metadata" else getattr(args, key)
     config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
     if args.validate:
-        from ctl_core.training.validation import validate
-        res = validate(ws, config, backbone_name=args.backbone, progress=progress)
+        from ctl_core.training.validation import ValidationConfig, validate
+        res = validate(ws, config, backbone_name=args.backbone, config_v=ValidationConfig(args.val_fraction),
+                       progress=progress)
         shown = {k: res[k] for k in ("FITB", "n_fitb", "R@1", "R@5", "R@10", "R@10_cat", "n_queries",
                                      "n_fit_outfits", "n_val_outfits")}
         if "without_metadata" in res:
@@ -431,64 +398,11 @@ def _bench(ws, args, progress):
     print(json.dumps(res, indent=2, default=str))
 
 
-def _users(ws, args, progress):
-    from db import accounts, session
-    engine = session.make_engine(ws.db_url)
-    session.init_db(engine)
-    cmd = args.users_command
-    if cmd == "list":
-        for a in accounts.list_accounts(engine):
-            last = f"{a.last_sign_in_at:%Y-%m-%d %H:%M} UTC" if a.last_sign_in_at else "never"
-            print(f"{a.name:<24} {a.role:<10} {a.status:<9} last sign-in {last}")
-        return
-    if cmd in ("disable", "enable"):
-        info = accounts.set_disabled(engine, args.name, disabled=cmd == "disable")
-        print(f"{info.name}: {info.status}")
-        return
-    password = None if args.invite else _read_password(args.password_stdin)
-    if cmd == "add":
-        info = accounts.add_account(engine, args.name, args.role, password)
-        print(f"added {info.name} ({info.role})")
-        token = accounts.create_invitation(engine, info.name) if args.invite else None
-    else:
-        token = accounts.reset_account(engine, args.name, password)
-        print(f"reset {accounts.get_account(engine, args.name).name}")
-    if token is not None:
-        base = args.base_url or f"http://{args.host}:{args.port}"
-        print(f"one-time invitation link (valid {accounts.DEFAULT_CONFIG.invite_ttl.days} days): "
-              f"{accounts.invite_url(token, base)}")
-
-
-def _db(ws, args, progress):
-    from db import backup
-    if args.db_command == "backup":
-        info = backup.backup(ws.db_url, args.file)
-        print(f"backed up to {info.path} ({info.bytes:,} bytes; "
-              + ", ".join(f"{n} {t}" for t, n in info.tables.items()) + ")")
-        return
-    info, saved = backup.restore(ws.db_url, args.file)
-    if saved is not None:
-        print(f"the previous database is kept at {saved}")
-    print(f"restored {info.path} (" + ", ".join(f"{n} {t}" for t, n in info.tables.items()) + ")")
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise ValueError("no password given; pass --password-stdin and pipe it in, or --invite for a link")
-    import getpass
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
-        raise ValueError("the two passwords differ; run the command again")
-    return first
-
-
 def _understand(ws, args, progress):
     from ctl_core.serving.adapter import ModelAdapter
     from ctl_core.serving.product_shot import ProductShotScorer
     from ctl_core.serving.understand import UnderstandConfig, understand_images
-    config = UnderstandConfig(batch_size=args.batch_size, flip=not args.no_flip)
+    config = UnderstandConfig(batch_size=args.batch_size, flip=args.flip)
     adapter = ModelAdapter.load(ws, args.model, args.device)
     scorer = ProductShotScorer.load(ws, adapter.backbone, fit=True, progress=progress)
     out = understand_images(adapter, args.paths, config, scorer)
@@ -506,4 +420,5 @@ def _understand(ws, args, progress):
 
 _COMMANDS = {"demo": _demo, "build": _build, "import": _import, "dataset": _dataset, "train": _train,
              "evaluate": _evaluate, "index": _index, "export": _export, "recommend": _recommend, "study": _study,
-             "scene": _scene, "bench": _bench, "users": _users, "db": _db, "understand": _understand}
+             "scene": _scene, "bench": _bench, "users": cli_admin.run_users, "db": cli_admin.run_db,
+             "understand": _understand}

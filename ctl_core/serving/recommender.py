@@ -20,11 +20,13 @@
    When a term is on, each category's pool is deepened (``oversample``) so re-ranking has room to act.
    Duplicates (``dedupe``, on by default; what a product manager must not see twice in one list): once an item
    is picked, every candidate of the same ``group_id`` (colour variants of one model, from the catalogue) and
-   every candidate of its category whose embedding has cosine similarity above ``duplicate_cosine`` with it
-   (near-identical images, e.g. the demo's repeated "Silver ring") is dropped from the blended list and from the
-   per-category lists. Only within a category: the style space puts compatible items of different categories
-   close on purpose. On the demo catalogue (triplet-category) 0.19% of same-category pairs exceed 0.98, and 11
-   of 12 such pairs drawn at random were the same drawing (the 12th, the same bag in another colour).
+   every candidate of its category whose backbone features (the shared feature cache; the style vectors where
+   the model has no cached backbone) have cosine similarity above ``duplicate_cosine`` with it (near-identical
+   images, e.g. the demo's repeated "Silver ring": 0.98-0.99; the gold one beside them: 0.88) is dropped from the
+   blended list and from the per-category lists. Only within a category: compatible items of different
+   categories are close on purpose. Not the style vectors: on Mango (triplet-category) 3,304 same-category
+   pairs exceed 0.98 there, mostly distinct products (a rust turtleneck and a white shirt at 0.981); their
+   backbone cosine has median 0.81.
    ``dedupe=False`` (``recommend --show-duplicates``, the app's sidebar toggle) shows them.
 
 ``serve`` (stages 2–4 over a query vector) is shared by ``Recommender`` and the serving benchmark.
@@ -46,6 +48,7 @@ from ctl_core.data.categories import CATEGORIES, CATEGORY_INDEX, complementary_c
 from ctl_core.data.tables import read_catalogue
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD, load_image, to_rgb
 from ctl_core.io import to_jsonable
+from ctl_core.model import features as features_mod
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.catalogue import load_catalogue_inference
 from ctl_core.serving.index import CategoryIndices, IndexMismatchError
@@ -71,7 +74,7 @@ class BlendConfig:
     per_category_k: int | None = None  # items kept per category in ``per_category``; None: k
     oversample: int = 3  # pool depth multiplier when a re-ranking term (or dedupe) is on
     dedupe: bool = True  # drop colour variants (same group_id) and near-identical images of picked items
-    duplicate_cosine: float = 0.98  # embedding cosine similarity above which two items count as the same image
+    duplicate_cosine: float = 0.97  # backbone-feature cosine above which two items count as the same image
 
     def __post_init__(self):
         if self.strategy not in ("round_robin", "distance"):
@@ -158,19 +161,20 @@ class _Pool:
     prices: np.ndarray
     vectors: np.ndarray | None = None
     groups: list[str] = field(default_factory=list)  # group_id per candidate ('' = none)
+    looks: np.ndarray | None = None  # unit backbone features per candidate (near-identical images); None: vectors
 
 
 def _duplicates(pools: Sequence[_Pool], pool: _Pool, pos: int, config: BlendConfig) -> list[np.ndarray]:
     """Per pool, the candidates that duplicate ``pool``'s candidate ``pos`` (same group or near-identical image)."""
     group = pool.groups[pos] if pool.groups else ""
-    vec = pool.vectors[pos] if pool.vectors is not None else None
+    looks = pool.looks if pool.looks is not None else pool.vectors
     out = []
     for p in pools:
         m = np.zeros(len(p.ids), bool)
         if group and p.groups:
             m |= np.array([g == group for g in p.groups], dtype=bool)
-        if vec is not None and p is pool and p.vectors is not None and len(p.ids):  # style vectors: within a
-            m |= p.vectors @ vec > config.duplicate_cosine                        # category only
+        if looks is not None and p is pool and len(p.ids):  # near-identical images: within a category only
+            m |= looks @ looks[pos] > config.duplicate_cosine
         out.append(m)
     return out
 
@@ -254,10 +258,13 @@ def blend(pools: Sequence[_Pool], k: int, config: BlendConfig) -> list[tuple[_Po
 def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[str], k: int,
           blend_config: BlendConfig = BlendConfig(), exclude: set | frozenset | None = None,
           query_price: float | None = None, item_info: Callable[[str], dict] | None = None,
+          looks: Callable[[list], np.ndarray | None] | None = None,
           ) -> tuple[dict[str, list[Result]], list[Result], dict[str, float]]:
     """Stages 2–4 for one query vector: (per-category lists, blended results, timings in ms).
 
-    ``item_info(item_id) -> {"price", "title", "image_path"}`` enriches results (and feeds the price term).
+    ``item_info(item_id) -> {"price", "title", "image_path", "group_id"}`` enriches results (and feeds the price
+    term and dedupe); ``looks(item_ids) -> (n, D) unit backbone features`` (or None) judges near-identical images
+    for dedupe, else the stored style vectors do.
     """
     bc = blend_config
     t0 = time.perf_counter()
@@ -280,7 +287,9 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
         order = np.argsort(base, kind="stable")
         vecs = indices.vectors(c, pos[order]) if (bc.diversity or bc.dedupe) else None
         groups = [str((infos[i].get("group_id") if infos else "") or "") for i in order]
-        pools.append(_Pool(c, [ids[i] for i in order], dist[order], base[order], prices[order], vecs, groups))
+        cand = [ids[i] for i in order]
+        pools.append(_Pool(c, cand, dist[order], base[order], prices[order], vecs, groups,
+                           looks(cand) if (looks is not None and bc.dedupe) else None))
     t2 = time.perf_counter()
 
     def result(p: _Pool, i: int, score: float) -> Result:  # stage 4: blending
@@ -341,8 +350,22 @@ class Recommender:
                                         "group_id": r.get("group_id", "")}
                       for r in cat.to_dict("records")}
         self.scorer = ProductShotScorer.load(ws, self.adapter.backbone)  # the person detector when fitted
+        self._looks = self._catalogue_looks(ws, preds)
         self.threshold = (config.product_shot_threshold if config.product_shot_threshold is not None
                           else float(self.indices.manifest.get("product_shot_threshold", PRODUCT_SHOT_THRESHOLD)))
+
+    def _catalogue_looks(self, ws: Workspace, preds) -> np.ndarray | None:
+        """Unit backbone features of the catalogue (the shared feature cache; stored styles judge near-identical
+        images poorly: on Mango, pairs of distinct products reach 0.98 cosine), or None without a real backbone."""
+        if self.adapter.backbone is None or not self.adapter.use_feature_cache or not len(preds):
+            return None
+        sources = [(self._info.get(pid, {}).get("image_path", ""), None) for pid in preds["product_id"]]
+        feats, bad = features_mod.cached_features(ws, self.adapter.backbone, sources, skip_bad=True)
+        feats[bad] = 0.0
+        return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+
+    def _looks_of(self, item_ids: list) -> np.ndarray | None:
+        return None if self._looks is None else self._looks[[self._row[i] for i in item_ids]]
 
     def _item_info(self, item_id: str) -> dict:
         return self._info.get(item_id, {})
@@ -388,7 +411,7 @@ class Recommender:
         served = [c for c in comp if c in self.indices]
         t1 = time.perf_counter()
         per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=exclude,
-                                               query_price=price, item_info=self._item_info)
+                                               query_price=price, item_info=self._item_info, looks=self._looks_of)
         t2 = time.perf_counter()
         missing = [c for c in comp if c not in self.indices]
         if missing and warning is None and len(missing) == len(comp):

@@ -3,8 +3,9 @@
 ``understand_images(adapter, paths)`` answers for each image file, or every image of a folder, batched:
 images are decoded ``UnderstandConfig.batch_size`` at a time, featurized through the ``ModelAdapter`` in one
 forward pass per batch, classified by the category head (blended with the ImageNet prior, ``category_probs``) and
-scored as product shots (``ctl_core.serving.product_shot``). Test-time flip (on by default): the category
-probabilities are the mean over the image and its mirror image (one extra forward pass per batch).
+scored as product shots (``ctl_core.serving.product_shot``). Test-time flip (``flip``, off by default): the
+category probabilities are the mean over the image and its mirror image (one extra forward pass per batch); on the
+held-out fashion-product-images photos it moved accuracy by -0.1 to +0.1 points, so it is not worth its cost.
 
 An image that cannot be read is answered with its ``error`` (the rest still are); a path that does not exist,
 or a folder without images, raises ``UnderstandError`` before anything runs. ``understand_pil`` is the same for
@@ -36,7 +37,7 @@ class UnderstandConfig:
     """``top_k``: categories listed per image; ``flip``: test-time flip of the category probabilities."""
 
     batch_size: int = 32
-    flip: bool = True
+    flip: bool = False
     top_k: int = 3
     product_shot_threshold: float = PRODUCT_SHOT_THRESHOLD
 

@@ -151,27 +151,39 @@ class TripletMiner:
 
     With ``negatives="category"`` a positive whose category has no item of another outfit in the batch is
     dropped (``OutfitBatchSampler(category_negatives=True)`` makes that not happen); ``last_dropped`` counts them.
+    ``per_positive`` negatives (distinct, fewer where the batch has fewer valid ones) are drawn for each (a, p):
+    more triplets from the same embedded batch.
     """
 
-    def __init__(self, negatives: str = "random", seed: int = 0):
+    def __init__(self, negatives: str = "random", seed: int = 0, per_positive: int = 1):
         assert negatives in ("random", "category"), f"negatives must be 'random' or 'category', got {negatives!r}"
+        assert per_positive >= 1, f"per_positive must be at least 1, got {per_positive}"
         self.negatives = negatives
+        self.per_positive = per_positive
         self.rng = np.random.default_rng(seed)
         self.last_dropped = 0
 
     def mine(self, outfits: np.ndarray, categories: np.ndarray) -> tuple[torch.Tensor, ...]:
         outfits, categories = np.asarray(outfits), np.asarray(categories)
         a, p = _positive_pairs(outfits, categories, ordered=True)
-        if self.negatives == "random":
+        if self.negatives == "random" and self.per_positive == 1:
             n = _random_other_outfit(a, outfits, self.rng)
             self.last_dropped = 0
             return _as_long(a, p, n)
-        valid = (categories[None, :] == categories[p][:, None]) & (outfits[None, :] != outfits[a][:, None])
+        valid = outfits[None, :] != outfits[a][:, None]
+        if self.negatives == "category":
+            valid &= categories[None, :] == categories[p][:, None]
         has = valid.any(axis=1)
         self.last_dropped = int((~has).sum())
         scores = np.where(valid, self.rng.random(valid.shape), -1.0)
-        n = scores.argmax(axis=1)  # a uniformly random valid column per row
-        return _as_long(a[has], p[has], n[has])
+        if self.per_positive == 1:
+            n = scores.argmax(axis=1)  # a uniformly random valid column per row
+            return _as_long(a[has], p[has], n[has])
+        k = min(self.per_positive, valid.shape[1])
+        cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # k uniformly random valid columns per row
+        ok = np.take_along_axis(scores, cols, axis=1) >= 0
+        rows = np.repeat(np.arange(len(a)), k).reshape(len(a), k)
+        return _as_long(a[rows[ok]], p[rows[ok]], cols[ok])
 
 
 class ProxySampler:

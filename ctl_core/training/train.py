@@ -87,6 +87,7 @@ class TrainConfig:
     num_workers: int = 0
     max_steps: int | None = None
     chunk_size: int | None = 32
+    negatives_per_positive: int = 1  # triplet methods: negatives drawn per (anchor, positive) from the batch
     metadata: tuple[str, ...] = ()
     meta_dim: int = 16
     meta_dropout: float = 0.3
@@ -170,7 +171,7 @@ class _Step:
         elif spec.miner == "pairs":
             self.miner = HeterogeneousPairMiner(spec.neg_per_pos, seed=seeds[1])
         else:
-            self.miner = TripletMiner(spec.negatives, seed=seeds[1])
+            self.miner = TripletMiner(spec.negatives, seed=seeds[1], per_positive=c.negatives_per_positive)
         self.loss = make_style_loss(spec, n_outfits, embed_dim, c.resolved_margin, c.temperature)
 
     def style_loss(self, emb: torch.Tensor, batch: np.ndarray) -> torch.Tensor:

@@ -37,7 +37,7 @@ from ctl_core.model.ctl_model import model_checksum, read_run_config
 from ctl_core.serving.catalogue import previous_rows, write_catalogue_inference
 from ctl_core.serving.engines.config import EngineConfig
 from ctl_core.serving.engines.report import InferenceReport
-from ctl_core.serving.engines.runtime import WRITE_CPUS, inference_dataset, plan_actors, ray_session
+from ctl_core.serving.engines.runtime import WRITE_CPUS, inference_dataset, plan_actors, ray_session, run_job
 from ctl_core.serving.engines.stages import OK, TIMING_COLUMNS, CatalogueActor, fixed_list_to_numpy
 
 log = logging.getLogger(__name__)
@@ -121,12 +121,16 @@ def infer_catalogue_ray(ws: Workspace, method: str, config: EngineConfig = Engin
                           "batch_size": config.batch_size, "device": plan.device}
             t0 = time.perf_counter()
             preprocess = create_backbone(run_cfg["backbone"], pretrained=False).preprocess
-            ds = inference_dataset(todo, {"preprocess": preprocess}, actor_cls, {
-                "root": str(ws.root), "method": method, "checksum": checksum, "device": plan.device,
-                "torch_threads": plan.torch_threads, "run_id": run_id, "metadata_columns": list(cat.columns)},
-                config, plan)
             folder.mkdir(parents=True, exist_ok=True)
-            ds.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_CPUS})
+
+            def write_shards() -> None:  # the dataset lives in this frame only (see run_job)
+                ds = inference_dataset(todo, {"preprocess": preprocess}, actor_cls, {
+                    "root": str(ws.root), "method": method, "checksum": checksum, "device": plan.device,
+                    "torch_threads": plan.torch_threads, "run_id": run_id, "metadata_columns": list(cat.columns)},
+                    config, plan)
+                ds.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_CPUS})
+
+            run_job(write_shards, f"catalogue inference of {method}")
             report.stages_s["inference"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()

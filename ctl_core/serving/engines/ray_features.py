@@ -20,7 +20,7 @@ from ctl_core.model.backbone import Backbone
 from ctl_core.model.features import Source, _Cache, source_key  # the cache's one reader/writer (private there)
 from ctl_core.serving.engines.config import EngineConfig
 from ctl_core.serving.engines.report import InferenceReport
-from ctl_core.serving.engines.runtime import inference_dataset, plan_actors, ray_session
+from ctl_core.serving.engines.runtime import inference_dataset, plan_actors, ray_session, run_job
 from ctl_core.serving.engines.stages import BOX_COLUMNS, OK, FeatureActor, fixed_list_to_numpy
 
 
@@ -53,12 +53,13 @@ def fill_feature_cache_ray(ws: Workspace, backbone: Backbone, sources: Sequence[
         plan = plan_actors(config, info)
         report.ray = {"address": info.address, "actors": plan.actors, "device": plan.device}
         t0 = time.perf_counter()
-        ds = inference_dataset(todo, {"preprocess": backbone.preprocess, "shot_score": False}, FeatureActor, {
-            "backbone": backbone, "device": plan.device, "torch_threads": plan.torch_threads}, config, plan)
         keys: list[str] = []
         stamps: list[str] = []
         feats: list = []
-        try:
+
+        def consume() -> None:  # the dataset lives in this frame only (see run_job)
+            ds = inference_dataset(todo, {"preprocess": backbone.preprocess, "shot_score": False}, FeatureActor, {
+                "backbone": backbone, "device": plan.device, "torch_threads": plan.torch_threads}, config, plan)
             for batch in ds.iter_batches(batch_size=chunk_size, batch_format="pyarrow"):
                 f = fixed_list_to_numpy(batch.column("features"), int(backbone.num_features))
                 for i, (k, s, st, msg) in enumerate(zip(*(batch.column(c).to_pylist()
@@ -71,7 +72,10 @@ def fill_feature_cache_ray(ws: Workspace, backbone: Backbone, sources: Sequence[
                         report.bad.skip(st, msg)
                 if len(keys) >= chunk_size:
                     _flush(cache, keys, stamps, feats)
-        finally:
+
+        try:
+            run_job(consume, f"backbone features {backbone.cache_name}")
+        finally:  # what finished is kept, also when the job failed
             _flush(cache, keys, stamps, feats)
             cache.consolidate()
         report.stages_s["inference"] = round(time.perf_counter() - t0, 3)

@@ -14,7 +14,7 @@ import ray
 
 from ctl_core.config import Workspace
 from ctl_core.serving.engines.config import EngineConfig
-from ctl_core.serving.engines.runtime import ray_session
+from ctl_core.serving.engines.runtime import ray_session, run_job
 from ctl_core.serving.index import CategoryIndices, IndexConfig, index_inputs
 
 
@@ -47,7 +47,7 @@ def build_indices_ray(ws: Workspace, method: str, config: EngineConfig = EngineC
         groups = category_groups({c: len(v) for c, v in vecs.items()}, int(info.cpus))
         refs = [_build_group.remote({c: vecs[c] for c in g}, {c: ids[c] for c in g}, index_config, meta)
                 for g in groups]
-        parts = ray.get(refs)
+        parts = run_job(lambda: ray.get(refs), f"indices of {method}")
         built = CategoryIndices.merge(parts, use_gpu=index_config.use_gpu) if parts else \
             CategoryIndices.build({}, {}, index_config, meta=meta)
         built.manifest["build_s"] = round(time.perf_counter() - t0, 3)

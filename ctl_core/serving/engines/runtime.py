@@ -7,14 +7,17 @@ shut it down.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import ray
@@ -25,8 +28,14 @@ from ctl_core.serving.engines.config import EngineConfig, EngineError
 from ctl_core.serving.engines.stages import decode_batch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b(\(.*\))?: ")
 
 WRITE_CPUS = 0.25  # logical CPUs a Parquet write task reserves (Ray's default, 1, would wait for the actors)
+
+
+class RayJobError(EngineError):
+    """A Ray job that failed; what it finished is kept and a rerun resumes from there."""
 
 
 @dataclass(frozen=True)
@@ -126,3 +135,24 @@ def inference_dataset(rows: pd.DataFrame, decode_kwargs: dict, actor_cls: type, 
     return ds.map_batches(actor_cls, fn_constructor_kwargs=actor_kwargs, batch_size=config.batch_size,
                           batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.actors),
                           num_cpus=plan.actor_cpus, num_gpus=plan.gpus_per_actor or None)
+
+
+def run_job(job: Callable[[], T], what: str) -> T:
+    """Run a Ray Data job; a failure becomes one ``RayJobError`` line (the worker's traceback is in Ray's log).
+
+    Build the dataset inside ``job``, never in a frame that outlives it: a failed job's actor pool lives as long as
+    something references the dataset, and its reserved CPUs would make the next job wait for them forever. So the
+    original exception (whose traceback holds that frame) is dropped before ``RayJobError`` is raised.
+    """
+    failure = None
+    try:
+        return job()
+    except Exception as e:  # Ray wraps the worker's exception (RayTaskError, UserCodeException, ...)
+        # the worker's own "SomeError: message" line, not Ray's wrapping and advice around it
+        causes = [ln.strip() for ln in str(e).splitlines() if _EXCEPTION_LINE.match(ln.strip())]
+        ours = [c for c in causes if not c.startswith("ray.")] or causes
+        failure = ours[-1] if ours else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    job = None  # noqa: F841  (nor does this frame keep the job's closure alive)
+    gc.collect()  # frees the failed job's dataset and actors now
+    raise RayJobError(f"the Ray job ({what}) failed: {failure}; the shards it finished are kept, so running the "
+                      "same command again resumes from there")

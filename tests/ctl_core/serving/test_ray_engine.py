@@ -23,7 +23,7 @@ from ctl_core.model.features import item_sources
 from ctl_core.serving.catalogue import load_catalogue_inference
 from ctl_core.serving.engines import EngineConfig, EngineError, cached_features_engine, infer_catalogue_engine
 from ctl_core.serving.engines.ray_catalogue import SHARDS_DIR, infer_catalogue_ray
-from ctl_core.serving.engines.runtime import RayInfo, plan_actors
+from ctl_core.serving.engines.runtime import RayInfo, RayJobError, plan_actors
 from ctl_core.serving.engines.stages import CatalogueActor
 from ctl_core.serving.index import CategoryIndices, IndexMismatchError
 from ctl_core.serving.recommender import Recommender
@@ -176,7 +176,7 @@ def test_bad_images_are_rows_with_a_reason_not_a_failed_job(ray_local, fresh):
 
 def test_interrupted_job_leaves_no_manifest_and_the_rerun_completes(ray_local, demo_ws, fresh):
     FailingActor.calls = 0
-    with pytest.raises(Exception, match="job interrupted"):
+    with pytest.raises(RayJobError, match="RuntimeError: job interrupted"):
         infer_catalogue_ray(fresh, METHOD, RAY, actor_cls=FailingActor)
     assert not fresh.manifest_path(METHOD).exists()
     with pytest.raises(IndexMismatchError, match="no index manifest"):
