@@ -164,7 +164,7 @@ def _upload_bench(indices: CategoryIndices, k: int, categories_per_query: int, n
         vec, cat, conf, shot = understand_image(adapter, data)
         t1 = time.perf_counter()
         cats = complementary_categories(cat)[:categories_per_query]
-        serve(indices, vec, cats, k, BlendConfig())
+        serve(indices, vec, cats, k, BlendConfig(dedupe=False))
         t2 = time.perf_counter()
         if i >= 3:  # warm-up excluded
             totals.append((t2 - t0) * 1e3)
@@ -183,7 +183,7 @@ def run_serve_bench(n_items: int = 1_000_000, n_queries: int = 1000, k: int = 10
                     upload_backbone: str = DEFAULT_BACKBONE, progress: Progress | None = None) -> dict:
     """Build per-category indices over a synthetic clustered corpus and time one recommendation; see the module doc."""
     say = (lambda s: progress(s, 0, 1)) if progress else (lambda s: None)
-    bc = BlendConfig()
+    bc = BlendConfig(dedupe=False)  # ANN recall against exact search: no de-duplication
     rss0 = _rss_mb()
     t = time.perf_counter()
     X, labels, slices = synthetic_corpus(n_items, dim=dim, seed=seed)

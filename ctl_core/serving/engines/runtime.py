@@ -152,7 +152,7 @@ def run_job(job: Callable[[], T], what: str) -> T:
         causes = [ln.strip() for ln in str(e).splitlines() if _EXCEPTION_LINE.match(ln.strip())]
         ours = [c for c in causes if not c.startswith("ray.")] or causes
         failure = ours[-1] if ours else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    job = None  # noqa: F841  (nor does this frame keep the job's closure alive)
+    job = None  # nor does this frame keep the job's closure alive
     gc.collect()  # frees the failed job's dataset and actors now
     raise RayJobError(f"the Ray job ({what}) failed: {failure}; the shards it finished are kept, so running the "
                       "same command again resumes from there")
