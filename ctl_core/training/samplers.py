@@ -152,16 +152,28 @@ class TripletMiner:
     With ``negatives="category"`` a positive whose category has no item of another outfit in the batch is
     dropped (``OutfitBatchSampler(category_negatives=True)`` makes that not happen); ``last_dropped`` counts them.
     ``per_positive`` negatives (distinct, fewer where the batch has fewer valid ones) are drawn for each (a, p):
-    more triplets from the same embedded batch.
+    more triplets from the same embedded batch. ``extra_random`` adds that many random negatives (any item of
+    another outfit) per (a, p) on top of category negatives.
     """
 
-    def __init__(self, negatives: str = "random", seed: int = 0, per_positive: int = 1):
+    def __init__(self, negatives: str = "random", seed: int = 0, per_positive: int = 1, extra_random: int = 0):
         assert negatives in ("random", "category"), f"negatives must be 'random' or 'category', got {negatives!r}"
-        assert per_positive >= 1, f"per_positive must be at least 1, got {per_positive}"
+        assert per_positive >= 1 and extra_random >= 0, (
+            f"need per_positive >= 1 and extra_random >= 0, got {per_positive} and {extra_random}")
         self.negatives = negatives
         self.per_positive = per_positive
+        self.extra_random = extra_random if negatives == "category" else 0
         self.rng = np.random.default_rng(seed)
         self.last_dropped = 0
+
+    def _draw(self, valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of up to ``k`` uniformly random distinct valid columns per row of ``valid``."""
+        scores = np.where(valid, self.rng.random(valid.shape), -1.0)
+        k = min(k, valid.shape[1])
+        cols = scores.argmax(axis=1)[:, None] if k == 1 else np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        ok = np.take_along_axis(scores, cols, axis=1) >= 0
+        rows = np.repeat(np.arange(len(valid)), k).reshape(len(valid), k)
+        return rows[ok], cols[ok]
 
     def mine(self, outfits: np.ndarray, categories: np.ndarray) -> tuple[torch.Tensor, ...]:
         outfits, categories = np.asarray(outfits), np.asarray(categories)
@@ -170,20 +182,14 @@ class TripletMiner:
             n = _random_other_outfit(a, outfits, self.rng)
             self.last_dropped = 0
             return _as_long(a, p, n)
-        valid = outfits[None, :] != outfits[a][:, None]
-        if self.negatives == "category":
-            valid &= categories[None, :] == categories[p][:, None]
-        has = valid.any(axis=1)
-        self.last_dropped = int((~has).sum())
-        scores = np.where(valid, self.rng.random(valid.shape), -1.0)
-        if self.per_positive == 1:
-            n = scores.argmax(axis=1)  # a uniformly random valid column per row
-            return _as_long(a[has], p[has], n[has])
-        k = min(self.per_positive, valid.shape[1])
-        cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # k uniformly random valid columns per row
-        ok = np.take_along_axis(scores, cols, axis=1) >= 0
-        rows = np.repeat(np.arange(len(a)), k).reshape(len(a), k)
-        return _as_long(a[rows[ok]], p[rows[ok]], cols[ok])
+        other = outfits[None, :] != outfits[a][:, None]
+        valid = other & (categories[None, :] == categories[p][:, None]) if self.negatives == "category" else other
+        self.last_dropped = int((~valid.any(axis=1)).sum())
+        rows, n = self._draw(valid, self.per_positive)
+        if self.extra_random:
+            r2, n2 = self._draw(other, self.extra_random)
+            rows, n = np.concatenate([rows, r2]), np.concatenate([n, n2])
+        return _as_long(a[rows], p[rows], n)
 
 
 class ProxySampler:

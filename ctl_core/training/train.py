@@ -88,6 +88,7 @@ class TrainConfig:
     max_steps: int | None = None
     chunk_size: int | None = 32
     negatives_per_positive: int = 1  # triplet methods: negatives drawn per (anchor, positive) from the batch
+    random_negatives_per_positive: int = 0  # triplet-category: random negatives added per (anchor, positive)
     metadata: tuple[str, ...] = ()
     meta_dim: int = 16
     meta_dropout: float = 0.3
@@ -171,7 +172,8 @@ class _Step:
         elif spec.miner == "pairs":
             self.miner = HeterogeneousPairMiner(spec.neg_per_pos, seed=seeds[1])
         else:
-            self.miner = TripletMiner(spec.negatives, seed=seeds[1], per_positive=c.negatives_per_positive)
+            self.miner = TripletMiner(spec.negatives, seed=seeds[1], per_positive=c.negatives_per_positive,
+                                      extra_random=c.random_negatives_per_positive)
         self.loss = make_style_loss(spec, n_outfits, embed_dim, c.resolved_margin, c.temperature)
 
     def style_loss(self, emb: torch.Tensor, batch: np.ndarray) -> torch.Tensor:

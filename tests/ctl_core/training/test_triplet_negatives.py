@@ -30,3 +30,12 @@ def test_random_negatives_per_positive_and_the_default_of_one():
     assert len(a) == 36 * 4 and (outfits[n] != outfits[a]).all()
     a1, _, _ = (t.numpy() for t in TripletMiner("category", seed=0).mine(outfits, cats))
     assert len(a1) == 36
+
+
+def test_extra_random_negatives_come_on_top_of_category_ones():
+    outfits, cats = _batch()
+    a, p, n = (t.numpy() for t in TripletMiner("category", seed=0, per_positive=2, extra_random=3).mine(outfits, cats))
+    assert len(a) == 36 * 5 and (outfits[n] != outfits[a]).all()
+    assert (cats[n] != cats[p]).any()  # some negatives are of another category
+    same = Counter((x, y) for x, y, z in zip(a.tolist(), p.tolist(), (cats[n] == cats[p]).tolist()) if z)
+    assert len(same) == 36 and min(same.values()) >= 2  # the two category negatives of every (a, p) are there
