@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--meta-dropout", type=float, default=None, help="share of items trained without metadata")
     tr.add_argument("--margin", type=float, default=None, help="loss margin (default: the method's own)")
     tr.add_argument("--items-per-outfit", type=int, default=None, help="items drawn per outfit in a batch")
+    tr.add_argument("--negatives-per-positive", type=int, default=None,
+                    help="triplet methods: negatives drawn from the batch per (anchor, positive) (default 1)")
     tr.add_argument("--validate", action="store_true",
                     help="tune: hold out 15%% of the TRAINING outfits, train on the rest and print the validation "
                          "figures (nothing is written; the test split is not read)")
@@ -265,7 +267,7 @@ def _train(ws, args, progress):
                  if v is not None}
     if args.chunk_size is not None:
         overrides["chunk_size"] = args.chunk_size or None  # 0: the whole batch at once
-    for key in ("metadata", "meta_dropout", "margin", "items_per_outfit"):
+    for key in ("metadata", "meta_dropout", "margin", "items_per_outfit", "negatives_per_positive"):
         if getattr(args, key) is not None:
             overrides[key] = tuple(args.metadata) if key == "metadata" else getattr(args, key)
     config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
