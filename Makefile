@@ -14,7 +14,11 @@ demo: setup
 	$(PY) -m ctl_core demo --size $(SIZE)
 
 # make run DATA=DIR: import the outfit tables in DIR into workspace-<name of DIR> (once), build it, serve it.
+# PHOTOS=DIR2 also imports DIR2/styles.csv's labelled photos to teach the category head (not served);
+# METHODS="triplet-category" builds only those methods (quicker; default: all five).
 DATA ?=
+PHOTOS ?=
+METHODS ?=
 DATA_WS = workspace-$(notdir $(abspath $(DATA)))
 
 run: $(if $(DATA),data,demo)
@@ -24,7 +28,9 @@ run: $(if $(DATA),data,demo)
 data: setup
 	@test -f $(DATA_WS)/data/import_outfits_report.json || \
 	  $(PY) -m ctl_core --workspace $(DATA_WS) import outfits $(DATA)
-	$(PY) -m ctl_core --workspace $(DATA_WS) build
+	$(if $(PHOTOS),@test -f $(DATA_WS)/data/category_examples.csv || \
+	  $(PY) -m ctl_core --workspace $(DATA_WS) import folder $(PHOTOS) --csv $(PHOTOS)/styles.csv --purpose categories)
+	$(PY) -m ctl_core --workspace $(DATA_WS) build $(if $(METHODS),--methods $(METHODS))
 
 app: setup
 	$(PY) -m streamlit run app/main.py --server.headless true --server.address $(ADDRESS) --server.port $(PORT) \
