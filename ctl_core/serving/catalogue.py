@@ -34,6 +34,7 @@ from ctl_core.images import ImageError, load_image, product_shot_score
 from ctl_core.io import atomic_write_json, read_json, save_npy_atomic, sha256_file
 from ctl_core.progress import Progress
 from ctl_core.serving.adapter import ModelAdapter
+from ctl_core.serving.product_shot import ProductShotScorer
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
     adapter = adapter or ModelAdapter.load(ws, method, device)
     cat = read_catalogue(ws.catalogue_csv)
     cat = cat.drop_duplicates("product_id", keep="first").reset_index(drop=True)
-    old_rows = previous_rows(ws, method, adapter.checksum)
+    # the workspace's person detector, when fitted for this backbone (not for a fine-tuned one: other features)
+    scorer = ProductShotScorer.load(ws, adapter.backbone if adapter.use_feature_cache else None)
+    old_rows = previous_rows(ws, method, adapter.checksum, scorer.fingerprint)
     todo = cat[~cat["product_id"].isin(old_rows)].reset_index(drop=True)
     # Pass 1: product-shot score (needs the decoded image); unreadable images are skipped here.
     scores: list[float] = []
@@ -133,6 +136,9 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
             emb_l.append(e)
         probs, emb = np.concatenate(probs_l), np.concatenate(emb_l)
         top = probs.argmax(axis=1)
+        # The person detector of the workspace, when fitted (build fits it where category examples exist): a
+        # garment worn by a model is not served as a product shot, as on the upload path.
+        scores = np.asarray(scores, dtype=float) * (1.0 - scorer.person_probability(feats))
         for i, row in enumerate(todo.to_dict("records")):
             new_rows[row["product_id"]] = ({
                 "product_id": row["product_id"], "pred_category": CATEGORIES[int(top[i])],
@@ -140,17 +146,23 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
                 "category": row["category"]}, emb[i])
 
     return write_catalogue_inference(ws, method, cat, {**old_rows, **new_rows}, backbone=adapter.name,
-                                     checksum=adapter.checksum, computed=len(new_rows))
+                                     checksum=adapter.checksum, computed=len(new_rows),
+                                     extra_meta={"person_detector": scorer.fingerprint})
 
 
-def previous_rows(ws: Workspace, method: str, checksum: str) -> dict[str, Hit]:
-    """Rows of the last catalogue inference of ``method`` by product id; empty when missing or made by another model."""
+def previous_rows(ws: Workspace, method: str, checksum: str, person_detector: str | None = None) -> dict[str, Hit]:
+    """Rows of the last catalogue inference of ``method`` by product id; empty when missing, made by another model
+    or scored with another person detector (``ProductShotScorer.fingerprint``)."""
     try:
         old_preds, old_emb, old_meta = load_catalogue_inference(ws, method)
     except CatalogueError:
         return {}
     if old_meta.get("model_checksum") != checksum:
         log.info("model %s changed since the last catalogue inference: embedding everything again", method)
+        return {}
+    if old_meta.get("person_detector") != person_detector:
+        log.info("the person detector changed since the last catalogue inference of %s: scoring everything again",
+                 method)
         return {}
     return {row["product_id"]: (row, old_emb[i]) for i, row in enumerate(old_preds.to_dict("records"))}
 

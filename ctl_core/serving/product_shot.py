@@ -19,6 +19,7 @@ border score alone, as before.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,6 +157,13 @@ class ProductShotScorer:
         if det is None and fit:
             det = fit_person_detector(ws, backbone, progress)
         return cls(det)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Identifies the detector (None without one): catalogue inference records it and recomputes on change."""
+        if self.detector is None:
+            return None
+        return hashlib.sha256(json.dumps(self.detector.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def person_probability(self, feats: np.ndarray) -> np.ndarray:
         """p(person) per row of backbone features (zeros without a detector)."""

@@ -32,6 +32,7 @@ from ctl_core.model.export import export_model
 from ctl_core.model.features import item_sources
 from ctl_core.progress import Progress
 from ctl_core.serving import engines
+from ctl_core.serving.product_shot import fit_person_detector
 from ctl_core.training import train as training
 from db.session import init_db, make_engine
 from db.stats import save_offline_metrics
@@ -141,6 +142,15 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
         featurize_items(ws, config.backbone, progress, engine=config.engine)
 
     step(1, "features", True, features, "backbone features (cached; only new images are computed)")
+
+    def person_detector() -> str:
+        det = fit_person_detector(ws, create_backbone(config.backbone, pretrained=True), progress)
+        return "" if det is None else f"{det.counts['positives']} worn photos, {det.counts['negatives']} product shots"
+
+    if ws.category_examples_csv.exists():  # labelled photos: the product-shot check learns what a worn garment is
+        step(1, "person detector", config.force or stale(ws.person_detector_path, ws.catalogue_csv,
+                                                         ws.category_examples_csv),
+             person_detector, "person detector of the product-shot check")
     extra = {"epochs": config.epochs} if config.epochs is not None else {}
     for m in config.methods:
         def train(m: str = m) -> str:
@@ -148,7 +158,8 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
                                  backbone_name=config.backbone, progress=progress)
             return str(run)
 
-        step(2, f"train {m}", config.force or stale(ws.heads_path(m), ws.items_csv), train, f"training {m}")
+        step(2, f"train {m}", config.force or stale(ws.heads_path(m), ws.items_csv, ws.category_examples_csv), train,
+             f"training {m}")
     if config.evaluate:
         def run_eval() -> str:
             table = evaluation.evaluate_all(ws, list(config.methods), progress=progress)
@@ -163,7 +174,8 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
         def run_index(m: str = m) -> None:
             engines.index_catalogue(ws, m, config.engine, progress=progress)
 
-        step(4, f"index {m}", config.force or stale(ws.manifest_path(m), ws.heads_path(m), ws.catalogue_csv),
+        step(4, f"index {m}", config.force or stale(ws.manifest_path(m), ws.heads_path(m), ws.catalogue_csv,
+                                                    ws.person_detector_path),
              run_index, f"catalogue inference and per-category indices for {m}")
         if config.export and not ws.export_path(m).exists():
             export_model(ws, m)

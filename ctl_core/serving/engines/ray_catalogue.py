@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ctl_core.config import Workspace
+from ctl_core.config import BACKBONE_FILE, Workspace
 from ctl_core.data.tables import read_catalogue
 from ctl_core.io import atomic_path, file_stamp
 from ctl_core.model.backbone import create_backbone
@@ -39,15 +39,26 @@ from ctl_core.serving.engines.config import EngineConfig
 from ctl_core.serving.engines.report import InferenceReport
 from ctl_core.serving.engines.runtime import WRITE_CPUS, inference_dataset, plan_actors, ray_session, run_job
 from ctl_core.serving.engines.stages import OK, TIMING_COLUMNS, CatalogueActor, fixed_list_to_numpy
+from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer, load_person_detector
 
 log = logging.getLogger(__name__)
 
 SHARDS_DIR = "shards"
 
 
-def shard_dir(ws: Workspace, method: str, checksum: str) -> Path:
-    """Where the Ray engine keeps the Parquet shards of ``method``'s model ``checksum``."""
-    return ws.catalogue_dir(method) / SHARDS_DIR / checksum[:16]
+def shard_dir(ws: Workspace, method: str, checksum: str, person_detector: str | None = None) -> Path:
+    """Where the Ray engine keeps the Parquet shards of ``method``'s model ``checksum`` (and person detector)."""
+    return ws.catalogue_dir(method) / SHARDS_DIR / (checksum[:16] + (f"-{person_detector[:8]}"
+                                                                      if person_detector else ""))
+
+
+def _person_detector(ws: Workspace, method: str, run_cfg: dict) -> PersonDetector | None:
+    """The detector the local engine would apply (``infer_catalogue``): fitted for the model's pretrained backbone."""
+    if not ws.person_detector_path.is_file() or (ws.model_dir(method) / BACKBONE_FILE).is_file():
+        return None
+    backbone = create_backbone(run_cfg["backbone"], pretrained=bool(run_cfg.get("backbone_pretrained", True)),
+                               weights_path=run_cfg.get("backbone_weights"), seed=int(run_cfg.get("backbone_seed", 0)))
+    return load_person_detector(ws, backbone)
 
 
 def read_shards(folder: Path) -> pa.Table | None:
@@ -101,9 +112,11 @@ def infer_catalogue_ray(ws: Workspace, method: str, config: EngineConfig = Engin
     cat = read_catalogue(ws.catalogue_csv).drop_duplicates("product_id", keep="first").reset_index(drop=True)
     paths = [str(ws.abs(p)) if p else "" for p in cat["image_path"]]
     stamps = [file_stamp(p) if p else "missing" for p in paths]
-    folder = shard_dir(ws, method, checksum)
+    detector = _person_detector(ws, method, run_cfg)
+    det_fp = ProductShotScorer(detector).fingerprint
+    folder = shard_dir(ws, method, checksum, det_fp)
     known = _good_rows(read_shards(folder))
-    prev = previous_rows(ws, method, checksum)
+    prev = previous_rows(ws, method, checksum, det_fp)
     # new or changed image → compute; a row the local engine wrote (no stamp recorded) is kept as it keeps it
     todo_mask = np.array([(s not in known[p]) if p in known else p not in prev
                           for p, s in zip(cat["product_id"], stamps)], dtype=bool)
@@ -126,7 +139,8 @@ def infer_catalogue_ray(ws: Workspace, method: str, config: EngineConfig = Engin
             def write_shards() -> None:  # the dataset lives in this frame only (see run_job)
                 ds = inference_dataset(todo, {"preprocess": preprocess}, actor_cls, {
                     "root": str(ws.root), "method": method, "checksum": checksum, "device": plan.device,
-                    "torch_threads": plan.torch_threads, "run_id": run_id, "metadata_columns": list(cat.columns)},
+                    "torch_threads": plan.torch_threads, "run_id": run_id, "metadata_columns": list(cat.columns),
+                    "person_detector": detector.to_dict() if detector else None},
                     config, plan)
                 ds.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_CPUS})
 
@@ -134,13 +148,15 @@ def infer_catalogue_ray(ws: Workspace, method: str, config: EngineConfig = Engin
             report.stages_s["inference"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    _assemble(ws, method, cat, stamps, prev, folder, run_id, report, checksum, run_cfg["backbone"], bool(len(todo)))
+    _assemble(ws, method, cat, stamps, prev, folder, run_id, report, checksum, run_cfg["backbone"], bool(len(todo)),
+              det_fp)
     report.stages_s["assemble"] = round(time.perf_counter() - t0, 3)
     return report
 
 
 def _assemble(ws: Workspace, method: str, cat: pd.DataFrame, stamps: list[str], prev: dict, folder: Path,
-              run_id: str, report: InferenceReport, checksum: str, backbone: str, ran: bool) -> None:
+              run_id: str, report: InferenceReport, checksum: str, backbone: str, ran: bool,
+              person_detector: str | None = None) -> None:
     """Shards (+ rows the local engine wrote) → the catalogue inference files; then compact the shards."""
     table = read_shards(folder)
     known = _good_rows(table)
@@ -166,7 +182,8 @@ def _assemble(ws: Workspace, method: str, cat: pd.DataFrame, stamps: list[str], 
     report.products = len(cat)
     report.reused = len(hits) - report.computed
     write_catalogue_inference(ws, method, cat, hits, backbone=backbone, checksum=checksum, computed=report.computed,
-                              extra_meta={"engine": "ray", "skipped_by_reason": report.skipped})
+                              extra_meta={"engine": "ray", "skipped_by_reason": report.skipped,
+                                          "person_detector": person_detector})
     if table is not None and (ran or table.num_rows != len(keep)):
         _compact(folder, table, keep, run_id)
 

@@ -29,6 +29,7 @@ from ctl_core.model.backbone import Backbone, Preprocess, inference_copy, normal
 from ctl_core.model.device import pick_device
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.engines.config import EngineError
+from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer
 
 OK = "ok"
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")  # -1 everywhere: the whole image
@@ -120,13 +121,15 @@ class CatalogueActor(_ForwardActor):
     """Backbone + heads of a trained model (``ModelAdapter.load``), one load per actor; rows → Arrow shard rows."""
 
     def __init__(self, root: str, method: str, checksum: str, device: str = "cpu", torch_threads: int | None = None,
-                 run_id: str = "", metadata_columns: Sequence[str] = ()):
+                 run_id: str = "", metadata_columns: Sequence[str] = (), person_detector: dict | None = None):
         self.adapter = ModelAdapter.load(Workspace.at(root), method, device)
         self.method, self.stale = method, self.adapter.checksum != checksum  # raised per batch: no restart loop
         self._setup(self.adapter.backbone, device, torch_threads)
         self.embed_dim = int(self.adapter.heads.config.embed_dim)
         self.run_id = run_id
         self.metadata_columns = list(metadata_columns)  # the catalogue row, for heads with a metadata side input
+        # the driver's choice of person detector (as the local engine: border score x (1 - p(person)))
+        self.scorer = ProductShotScorer(PersonDetector.from_dict(person_detector) if person_detector else None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         if self.stale:
@@ -136,16 +139,19 @@ class CatalogueActor(_ForwardActor):
         emb = np.zeros((n, self.embed_dim), np.float32)
         pred = np.full(n, "", dtype=object)
         conf = np.zeros(n, np.float32)
+        shot = np.asarray(batch["product_shot_score"], np.float32).copy()
         t0 = time.perf_counter()
         if ok.any():
             meta = pd.DataFrame({c: batch[c][ok] for c in self.metadata_columns if c in batch})
-            probs, e = self.adapter.understand(self._features(batch["pixels"][ok]), meta)
+            feats = self._features(batch["pixels"][ok])
+            shot[ok] = shot[ok] * (1.0 - self.scorer.person_probability(feats))
+            probs, e = self.adapter.understand(feats, meta)
             top = probs.argmax(axis=1)
             emb[ok], conf[ok] = e, probs[np.arange(len(top)), top]
             pred[ok] = [CATEGORIES[int(t)] for t in top]
         cols = {"product_id": pa.array(batch["key"].astype(str)), "stamp": pa.array(batch["stamp"].astype(str)),
                 "pred_category": pa.array(pred.astype(str)), "confidence": pa.array(conf),
-                "product_shot_score": pa.array(np.asarray(batch["product_shot_score"], np.float32)),
+                "product_shot_score": pa.array(shot.astype(np.float32)),
                 "embedding": _fixed_list(emb), **self._base(batch, ok, time.perf_counter() - t0),
                 "run_id": pa.array([self.run_id] * n, pa.string())}
         return pa.table(cols)

@@ -1,10 +1,11 @@
 """The Ray engine for catalogue inference, indices and the feature cache, on the tiny demo workspace.
 
-One local Ray instance for the whole file (``ray_local``). Each test copies the session's demo workspace, whose
+One local Ray instance for the whole file (``ray_local``, about 5 s to start). Each test copies the session's demo workspace, whose
 catalogue inference and indices were made by the local engine: they are the reference the Ray engine must match.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -32,15 +33,24 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 METHOD = "triplet-category"
 RAY = EngineConfig(engine="ray", actors=1, batch_size=8, progress_bars=False)  # one actor: fewer process starts
+SMALL = EngineConfig(engine="ray", actors=1, batch_size=8, progress_bars=False, actor_cpus=0.5, decode_cpus=0.25)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """One local Ray instance for every test here (the engine reuses an initialised Ray and leaves it running)."""
+    """One local Ray instance for every test here (the engine reuses an initialised Ray and leaves it running);
+    shut down after this file, so the rest of the suite runs without Ray's processes.
+
+    Ray's log records stay out of pytest's log capture: a captured record of a failed job keeps the exception,
+    whose traceback keeps the job's actor pool alive, holding the CPUs the next job needs (it would wait forever).
+    """
     started = not ray.is_initialized()
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray_logger = logging.getLogger("ray")
+    propagate, ray_logger.propagate = ray_logger.propagate, False
     yield
+    ray_logger.propagate = propagate
     if started:
         ray.shutdown()
 
@@ -174,17 +184,29 @@ def test_bad_images_are_rows_with_a_reason_not_a_failed_job(ray_local, fresh):
     assert "skipped 1 (missing image)" in str(report)
 
 
-def test_interrupted_job_leaves_no_manifest_and_the_rerun_completes(ray_local, demo_ws, fresh):
-    FailingActor.calls = 0
-    with pytest.raises(RayJobError, match="RuntimeError: job interrupted"):
-        infer_catalogue_ray(fresh, METHOD, RAY, actor_cls=FailingActor)
-    assert not fresh.manifest_path(METHOD).exists()
-    with pytest.raises(IndexMismatchError, match="no index manifest"):
-        Recommender(fresh, METHOD, device="cpu")
-    report = infer_catalogue_engine(fresh, METHOD, RAY)  # resumes from the shards the failed job finished
-    (lp, le), (rp, re_) = _rows(demo_ws), _rows(fresh)
-    assert report.computed + report.reused == len(lp) and rp["product_id"].tolist() == lp["product_id"].tolist()
-    np.testing.assert_allclose(re_, le, atol=1e-5)
+def test_person_detector_applies_on_ray_as_in_the_local_engine(ray_local, demo_ws, fresh):
+    """With a fitted person detector, both engines score border x (1 - p(person)) alike and record the detector."""
+    from ctl_core.io import atomic_write_json
+    from ctl_core.model.ctl_model import read_run_config
+    from ctl_core.serving.catalogue import infer_catalogue
+    from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer, _input_stamps
+
+    cfg = read_run_config(fresh, METHOD)
+    bb = create_backbone(cfg["backbone"], pretrained=bool(cfg.get("backbone_pretrained", True)),
+                         seed=int(cfg.get("backbone_seed", 0)))
+    d = int(bb.num_features)
+    det = PersonDetector(bb.fingerprint, np.zeros(d), np.ones(d), np.random.default_rng(0).normal(0, 0.3, d), 0.0,
+                         _input_stamps(fresh), {})
+    atomic_write_json(fresh.person_detector_path, det.to_dict())
+    infer_catalogue(fresh, METHOD, device="cpu")
+    local, _, local_meta = load_catalogue_inference(fresh, METHOD)
+    shutil.rmtree(fresh.catalogue_dir(METHOD))
+    infer_catalogue_engine(fresh, METHOD, RAY)
+    mine, _, meta = load_catalogue_inference(fresh, METHOD)
+    assert meta["person_detector"] == local_meta["person_detector"] == ProductShotScorer(det).fingerprint
+    np.testing.assert_allclose(mine["product_shot_score"], local["product_shot_score"], atol=1e-5)
+    border = _rows(demo_ws)[0]["product_shot_score"]
+    assert (mine["product_shot_score"] < border - 1e-3).sum() > len(border) // 10  # the detector really acted
 
 
 def test_feature_cache_on_ray_matches_the_local_cache(ray_local, demo_ws_copy):
@@ -207,3 +229,18 @@ def test_demo_build_runs_its_offline_stages_on_ray(ray_local, demo_ws, fresh):
                                           for s in said)
     assert load_catalogue_inference(fresh, METHOD)[2]["engine"] == "ray"
     assert CategoryIndices.load(fresh, METHOD).categories == CategoryIndices.load(demo_ws, METHOD).categories
+
+
+def test_interrupted_job_leaves_no_manifest_and_the_rerun_completes(ray_local, demo_ws, fresh):
+    """Last in the file: in a driver that keeps Ray running, the failed job's actor can outlive the job for a while
+    and keep its CPUs reserved, so both jobs here reserve half the CPUs (the CLI's driver exits and stops Ray)."""
+    FailingActor.calls = 0
+    with pytest.raises(RayJobError, match="RuntimeError: job interrupted"):
+        infer_catalogue_ray(fresh, METHOD, SMALL, actor_cls=FailingActor)
+    assert not fresh.manifest_path(METHOD).exists()
+    with pytest.raises(IndexMismatchError, match="no index manifest"):
+        Recommender(fresh, METHOD, device="cpu")
+    report = infer_catalogue_engine(fresh, METHOD, SMALL)  # resumes from the shards the failed job finished
+    (lp, le), (rp, re_) = _rows(demo_ws), _rows(fresh)
+    assert report.computed + report.reused == len(lp) and rp["product_id"].tolist() == lp["product_id"].tolist()
+    np.testing.assert_allclose(re_, le, atol=1e-5)

@@ -134,3 +134,51 @@ def test_fit_person_detector_on_a_tiny_workspace(tmp_path):
     write_table(pd.DataFrame(rows[:6], columns=CATALOGUE_COLUMNS), ws.catalogue_csv, CATALOGUE_COLUMNS)
     assert load_person_detector(ws, bb) is None                      # the catalogue changed: stale
     assert ProductShotScorer.load(ws, None).detector is None         # no backbone (custom adapter): border only
+
+
+def test_catalogue_inference_scores_worn_photos_with_the_person_detector(tmp_path):
+    """Catalogue inference multiplies the border score by 1 - p(person) once a detector is fitted, records which
+    detector it used, and scores everything again when that detector changes (here: removed)."""
+    import torch
+
+    from ctl_core.images import load_image, product_shot_score
+    from ctl_core.model.ctl_model import CTLModel
+    from ctl_core.model.heads import CTLHeads, HeadsConfig
+    from ctl_core.serving.adapter import ModelAdapter
+    from ctl_core.serving.catalogue import infer_catalogue, load_catalogue_inference
+
+    ws = Workspace.at(tmp_path / "ws").ensure()
+    img_dir = ws.root / "img"
+    img_dir.mkdir()
+    rows, examples = [], []
+    for i in range(12):
+        for kind, draw in (("shot", flat_shot), ("worn", person_photo)):
+            draw(i).save(img_dir / f"{kind}{i}.png")
+        rows.append({"product_id": f"s{i}", "category": "Shirts & Tops", "image_path": f"img/shot{i}.png",
+                     "source": "outfits", "is_product_shot": True})
+        examples.append({"product_id": f"e{i}", "category": "Shirts & Tops", "image_path": f"img/worn{i}.png",
+                         "source": "folder"})
+    rows += [{"product_id": "w0", "category": "Shirts & Tops", "image_path": "img/worn0.png", "source": "outfits",
+              "is_product_shot": False}]
+    write_table(pd.DataFrame(rows, columns=CATALOGUE_COLUMNS), ws.catalogue_csv, CATALOGUE_COLUMNS)
+    write_table(pd.DataFrame(examples, columns=CATALOGUE_COLUMNS), ws.category_examples_csv, CATALOGUE_COLUMNS)
+    bb = create_backbone("tiny-cnn", pretrained=False)
+    torch.manual_seed(0)
+    adapter = ModelAdapter.from_model(CTLModel(bb, CTLHeads(HeadsConfig(in_dim=bb.num_features, embed_dim=8))))
+    adapter.backbone = bb  # the detector and the feature cache are keyed by the backbone as built, not the copy
+    det = fit_person_detector(ws, bb)
+    assert det is not None
+
+    preds = infer_catalogue(ws, "m", adapter=adapter).set_index("product_id")
+    border = {pid: product_shot_score(load_image(ws.abs(f"img/{'worn0' if pid == 'w0' else 'shot' + pid[1:]}.png")))
+              for pid in preds.index}
+    assert (preds["product_shot_score"] <= pd.Series(border) + 1e-9).all()
+    assert preds.at["w0", "product_shot_score"] < 0.5 * border["w0"]        # worn: p(person) high
+    assert preds.loc[[f"s{i}" for i in range(12)], "product_shot_score"].min() > 0.5 * min(border.values())
+    fingerprint = ProductShotScorer.load(ws, bb).fingerprint
+    assert load_catalogue_inference(ws, "m")[2]["person_detector"] == fingerprint is not None
+
+    ws.person_detector_path.unlink()                                   # no detector any more: border scores only
+    again = infer_catalogue(ws, "m", adapter=adapter).set_index("product_id")
+    assert np.allclose(again["product_shot_score"], pd.Series(border)[again.index])
+    assert load_catalogue_inference(ws, "m")[2]["person_detector"] is None
