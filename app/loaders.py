@@ -102,11 +102,17 @@ def image_path(ws: Workspace, rel: str) -> str:
 
 
 def price_text(price) -> str:
+    """"$12.50"; "" when the catalogue has no price for it (real shops' outfit data often has none)."""
     try:
         p = float(price)
     except (TypeError, ValueError):
-        return "no price"
-    return "no price" if p != p else f"${p:,.2f}"
+        return ""
+    return "" if p != p else f"${p:,.2f}"
+
+
+def details(*parts: str) -> str:
+    """The non-empty parts joined by " · " (callers escape data text first)."""
+    return " · ".join(x for x in parts if x)
 
 
 def require_demo(ws: Workspace) -> DemoStatus:

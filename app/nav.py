@@ -16,11 +16,11 @@ from db.accounts import role_at_least
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 _SPEC = {  # key: (file, title, icon, url_path, section, least role)
-    "home": ("home.py", "Home", ":material/home:", "home", "Demo", None),
-    "ctl": ("complete_the_look.py", "Complete the Look", ":material/checkroom:", "complete-the-look", "Demo",
+    "home": ("home.py", "Home", ":material/home:", "home", "Explore", None),
+    "ctl": ("complete_the_look.py", "Complete the Look", ":material/checkroom:", "complete-the-look", "Explore",
             "researcher"),
-    "scene": ("shop_a_scene.py", "Shop a scene", ":material/photo_camera:", "shop-a-scene", "Demo", "researcher"),
-    "models": ("models.py", "Models", ":material/analytics:", "models", "Demo", "researcher"),
+    "scene": ("shop_a_scene.py", "Shop a scene", ":material/photo_camera:", "shop-a-scene", "Explore", "researcher"),
+    "models": ("models.py", "Models", ":material/analytics:", "models", "Explore", "researcher"),
     "studies": ("studies.py", "Studies", ":material/assignment:", "studies", "Human evaluation", "admin"),
     "label": ("label.py", "Label pairs", ":material/thumbs_up_down:", "label", "Human evaluation", "stylist"),
     "results": ("results.py", "Results", ":material/leaderboard:", "results", "Human evaluation", "researcher"),

@@ -12,7 +12,7 @@ import re
 
 import streamlit as st
 
-from app.loaders import price_text
+from app.loaders import details, price_text
 from ctl_core.config import Workspace
 from ctl_core.images import displayable
 
@@ -49,7 +49,7 @@ def result_grid(ws: Workspace, results: list[dict], columns: int = 5, key: str =
             with col:
                 product_image(ws.abs(r["image_path"]), width="stretch")
                 title = r.get("title") or r["item_id"]
-                st.markdown(f"**{md(title)}**  \n{md(r['category'])} · {price_text(r.get('price'))}")
+                st.markdown(f"**{md(title)}**  \n{details(md(r['category']), price_text(r.get('price')))}")
                 st.caption(f"distance {r['distance']:.3f} · {md(r['item_id'])}")
 
 
@@ -68,4 +68,4 @@ def query_card(query: dict) -> None:
 def timings(t: dict) -> None:
     cols = st.columns(len(t))
     for col, (name, ms) in zip(cols, t.items()):
-        col.metric(name.replace("_", " "), f"{ms:.1f} ms")
+        col.metric(name.replace("_", " "), f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms")

@@ -57,13 +57,14 @@ if source == "Browse the catalogue":
         for i, row in enumerate(sub.itertuples()):
             with cols[i % 6]:
                 widgets.product_image(ws.abs(row.image_path), width="stretch")
-                st.caption(f"{md(row.title)}  \n{loaders.price_text(row.price)}")
+                st.caption(f"{md(row.title)}  \n{loaders.price_text(row.price)}".rstrip())
                 if st.button("Complete this look", key=f"pick_{row.product_id}", width="stretch",
                              type="primary" if row.product_id == query_item else "secondary"):
                     st.session_state["query_item"] = query_item = row.product_id
                     st.rerun()
 elif source == "Search by id":
-    typed = st.text_input("Product id (e.g. p00042)", key="item_id").strip()
+    example = str(catalogue["product_id"].iloc[0]) if len(catalogue) else "p00042"
+    typed = st.text_input(f"Product id (e.g. {example})", key="item_id").strip()
     if typed:
         if typed not in set(catalogue["product_id"]):
             st.error(f"No product with id {md(repr(typed))} in the catalogue.")
@@ -119,8 +120,8 @@ with left:
     else:
         row = catalogue[catalogue["product_id"] == query_item].iloc[0]
         widgets.product_image(ws.abs(row["image_path"]), width="stretch")
-        st.caption(f"{md(row['title'])} · {md(row['category'])} · {loaders.price_text(row['price'])} · "
-                   f"{md(query_item)}")
+        st.caption(loaders.details(md(row["title"]), md(row["category"]), loaders.price_text(row["price"]),
+                                   md(query_item)))
 with right:
     st.subheader("Query understanding")
     widgets.query_card(q)

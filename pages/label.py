@@ -80,7 +80,7 @@ else:
                 st.error(f"Product {md(pid)} is not in the catalogue any more.")
             else:
                 widgets.product_image(ws.abs(p["image_path"]), width=360)
-                st.caption(f"{md(p['title'])} · {md(p['category'])} · {loaders.price_text(p['price'])}")
+                st.caption(loaders.details(md(p["title"]), md(p["category"]), loaders.price_text(p["price"])))
     modes = store.list_failure_modes(eng)
     labels = {m.code: m.label for m in modes}
     chosen = st.pills("If not compatible: what is wrong?", list(labels), selection_mode="multi",
