@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -20,8 +22,9 @@ ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def main(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def serve() -> Iterator[str]:
+    """``streamlit run`` of the app on a free 127.0.0.1 port over the current workspace; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -36,6 +39,15 @@ def main(out: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with serve() as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CTL_CHROMIUM", "/usr/bin/chromium"), args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1700})
@@ -89,9 +101,6 @@ def main(out: Path) -> None:
             idle()
             page.screenshot(path=str(out / "results.png"))
             browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 if __name__ == "__main__":
