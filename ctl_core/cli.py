@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--backbone", default=DEFAULT_BACKBONE)
     bu.add_argument("--force", action="store_true", help="rebuild every step")
     bu.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
+    add_engine_args(bu)
 
     ev = sub.add_parser("evaluate", help="the Table-4 comparison of every trained model (R@K, FITB, category acc.); "
                         "with --fitb, your own fill-in-the-blank questions by product id")
@@ -288,7 +289,8 @@ def _train(ws, args, progress):
 def _build(ws, args, progress):
     from ctl_core.workflows.build import BuildConfig, build_workspace
     build_workspace(ws, BuildConfig(methods=tuple(args.methods), backbone=args.backbone, seed=args.seed,
-                                    force=args.force, evaluate=not args.no_evaluate, epochs=args.epochs),
+                                    force=args.force, evaluate=not args.no_evaluate, epochs=args.epochs,
+                                    engine=engine_config(args)),
                     progress=progress)
     print(f"workspace built: {ws.root}  (serve it: CTL_WORKSPACE={ws.root} make app)")
 

@@ -1,7 +1,8 @@
 """The Ray engine for catalogue inference, indices and the feature cache, on the tiny demo workspace.
 
-One local Ray instance for the whole file (``ray_local``, about 5 s to start). Each test copies the session's demo workspace, whose
-catalogue inference and indices were made by the local engine: they are the reference the Ray engine must match.
+One local Ray instance for the whole file (``ray_local``, about 5 s to start). Each test copies the session's demo
+workspace, whose catalogue inference and indices were made by the local engine: the reference the Ray engine must
+match.
 """
 from __future__ import annotations
 
@@ -227,6 +228,14 @@ def test_demo_build_runs_its_offline_stages_on_ray(ray_local, demo_ws, fresh):
                         say=said.append)
     assert status.indices[METHOD] and any(f"[6/6] catalogue inference and per-category indices for {METHOD}" in s
                                           for s in said)
+    assert load_catalogue_inference(fresh, METHOD)[2]["engine"] == "ray"
+    assert CategoryIndices.load(fresh, METHOD).categories == CategoryIndices.load(demo_ws, METHOD).categories
+
+
+def test_build_command_indexes_on_ray(ray_local, demo_ws, fresh):
+    """CLI ``build --engine ray`` on a built workspace: only the missing index step runs, on Ray."""
+    assert main(["--workspace", str(fresh.root), "--quiet", "build", "--methods", METHOD, "--no-evaluate",
+                 "--engine", "ray", "--ray-actors", "1", "--ray-batch-size", "8"]) == 0
     assert load_catalogue_inference(fresh, METHOD)[2]["engine"] == "ray"
     assert CategoryIndices.load(fresh, METHOD).categories == CategoryIndices.load(demo_ws, METHOD).categories
 
