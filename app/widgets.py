@@ -68,4 +68,11 @@ def query_card(query: dict) -> None:
 def timings(t: dict) -> None:
     cols = st.columns(len(t))
     for col, (name, ms) in zip(cols, t.items()):
-        col.metric(name.replace("_", " "), f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.1f} ms")
+        col.metric(name.replace("_", " "), duration_text(ms))
+
+
+def duration_text(ms: float) -> str:
+    """Short enough for a metric in a fifth of the page: 0.4 ms, 12.5 ms, 117 ms, 1.25 s."""
+    if ms >= 1000:
+        return f"{ms / 1000:.2f} s"
+    return f"{ms:.0f} ms" if ms >= 100 else f"{ms:.1f} ms"

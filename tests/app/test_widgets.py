@@ -31,3 +31,9 @@ def test_bare_urls_and_addresses_are_kept_from_linking():
 def test_text_is_flattened_to_one_line():
     assert md("a\n\n# b\n- c") == "a \\# b \\- c"
     assert md(42) == "42" and md("Zoë 鞋-1") == "Zoë 鞋\\-1"
+
+
+def test_durations_stay_short_enough_for_a_metric():
+    from app.widgets import duration_text
+    assert [duration_text(v) for v in (0.43, 12.54, 117.4, 999.4, 1250.0)] == [
+        "0.4 ms", "12.5 ms", "117 ms", "999 ms", "1.25 s"]
