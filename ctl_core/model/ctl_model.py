@@ -166,14 +166,19 @@ def _load_weights(path: Path, method: str) -> dict:
     return state
 
 
+def run_backbone(config: dict) -> Backbone:
+    """The backbone a run was trained on, as built before any fine-tuned weights (``backbone.pt``) are loaded."""
+    return create_backbone(config["backbone"], pretrained=bool(config.get("backbone_pretrained", True)),
+                           weights_path=config.get("backbone_weights"), seed=int(config.get("backbone_seed", 0)))
+
+
 def load_model(ws: Workspace, method: str, device: str | torch.device = "auto", *, fuse: bool = True) -> CTLModel:
     """The trained model of ``method`` in eval mode on ``device``; ``fuse`` folds batch norm for fast inference."""
     config = read_run_config(ws, method)
     run = ws.model_dir(method)
     heads_cfg = heads_config(config, run / RUN_CONFIG_FILE)
     dev = pick_device(device)
-    backbone = create_backbone(config["backbone"], pretrained=bool(config.get("backbone_pretrained", True)),
-                               weights_path=config.get("backbone_weights"), seed=int(config.get("backbone_seed", 0)))
+    backbone = run_backbone(config)
     if (run / BACKBONE_FILE).is_file():  # an end-to-end run: fine-tuned weights, so its own feature cache
         data = (run / BACKBONE_FILE).read_bytes()
         try:

@@ -137,9 +137,8 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
         probs, emb = np.concatenate(probs_l), np.concatenate(emb_l)
         top = probs.argmax(axis=1)
         # The person detector of the workspace, when fitted (build fits it where category examples exist): a
-        # garment worn by a model is not served as a product shot, as on the upload path.
-        # in float32 as the Ray engine stores it, so both engines agree at the threshold (a border score of 0.5
-        # times 1 - 1e-9 is 0.5 in float32 and below it in float64)
+        # garment worn by a model is not served as a product shot, as on the upload path. In float32, as the Ray
+        # engine stores it, so both engines agree at the threshold (0.5 x (1 - 1e-9) is 0.5 in float32 only).
         scores = (np.asarray(scores, dtype=np.float32) * (1.0 - scorer.person_probability(feats))).astype(np.float32)
         for i, row in enumerate(todo.to_dict("records")):
             new_rows[row["product_id"]] = ({

@@ -33,7 +33,7 @@ from ctl_core.config import BACKBONE_FILE, Workspace
 from ctl_core.data.tables import read_catalogue
 from ctl_core.io import atomic_path, file_stamp
 from ctl_core.model.backbone import create_backbone
-from ctl_core.model.ctl_model import model_checksum, read_run_config
+from ctl_core.model.ctl_model import model_checksum, read_run_config, run_backbone
 from ctl_core.serving.catalogue import previous_rows, write_catalogue_inference
 from ctl_core.serving.engines.config import EngineConfig
 from ctl_core.serving.engines.report import InferenceReport
@@ -56,9 +56,7 @@ def _person_detector(ws: Workspace, method: str, run_cfg: dict) -> PersonDetecto
     """The detector the local engine would apply (``infer_catalogue``): fitted for the model's pretrained backbone."""
     if not ws.person_detector_path.is_file() or (ws.model_dir(method) / BACKBONE_FILE).is_file():
         return None
-    backbone = create_backbone(run_cfg["backbone"], pretrained=bool(run_cfg.get("backbone_pretrained", True)),
-                               weights_path=run_cfg.get("backbone_weights"), seed=int(run_cfg.get("backbone_seed", 0)))
-    return load_person_detector(ws, backbone)
+    return load_person_detector(ws, run_backbone(run_cfg))
 
 
 def read_shards(folder: Path) -> pa.Table | None:

@@ -151,7 +151,7 @@ class CatalogueActor(_ForwardActor):
             pred[ok] = [CATEGORIES[int(t)] for t in top]
         cols = {"product_id": pa.array(batch["key"].astype(str)), "stamp": pa.array(batch["stamp"].astype(str)),
                 "pred_category": pa.array(pred.astype(str)), "confidence": pa.array(conf),
-                "product_shot_score": pa.array(shot.astype(np.float32)),
+                "product_shot_score": pa.array(shot),
                 "embedding": _fixed_list(emb), **self._base(batch, ok, time.perf_counter() - t0),
                 "run_id": pa.array([self.run_id] * n, pa.string())}
         return pa.table(cols)

@@ -6,7 +6,6 @@ match.
 """
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -40,18 +39,11 @@ SMALL = EngineConfig(engine="ray", actors=1, batch_size=8, progress_bars=False, 
 @pytest.fixture(scope="module")
 def ray_local():
     """One local Ray instance for every test here (the engine reuses an initialised Ray and leaves it running);
-    shut down after this file, so the rest of the suite runs without Ray's processes.
-
-    Ray's log records stay out of pytest's log capture: a captured record of a failed job keeps the exception,
-    whose traceback keeps the job's actor pool alive, holding the CPUs the next job needs (it would wait forever).
-    """
+    shut down after this file, so the rest of the suite runs without Ray's processes."""
     started = not ray.is_initialized()
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray_logger = logging.getLogger("ray")
-    propagate, ray_logger.propagate = ray_logger.propagate, False
     yield
-    ray_logger.propagate = propagate
     if started:
         ray.shutdown()
 
@@ -188,13 +180,11 @@ def test_bad_images_are_rows_with_a_reason_not_a_failed_job(ray_local, fresh):
 def test_person_detector_applies_on_ray_as_in_the_local_engine(ray_local, demo_ws, fresh):
     """With a fitted person detector, both engines score border x (1 - p(person)) alike and record the detector."""
     from ctl_core.io import atomic_write_json
-    from ctl_core.model.ctl_model import read_run_config
+    from ctl_core.model.ctl_model import read_run_config, run_backbone
     from ctl_core.serving.catalogue import infer_catalogue
     from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer, _input_stamps
 
-    cfg = read_run_config(fresh, METHOD)
-    bb = create_backbone(cfg["backbone"], pretrained=bool(cfg.get("backbone_pretrained", True)),
-                         seed=int(cfg.get("backbone_seed", 0)))
+    bb = run_backbone(read_run_config(fresh, METHOD))
     d = int(bb.num_features)
     det = PersonDetector(bb.fingerprint, np.zeros(d), np.ones(d), np.random.default_rng(0).normal(0, 0.3, d), 0.0,
                          _input_stamps(fresh), {})
