@@ -33,6 +33,7 @@ from PIL import Image
 from torch import nn
 
 from ctl_core.config import DEFAULT_BACKBONE
+from ctl_core.model.weights import torch_load_tensors
 
 RESNET50_WEIGHTS_ENV = "CTL_RESNET50_WEIGHTS"
 
@@ -285,10 +286,8 @@ def lukemelas_to_timm_lite0(state: dict[str, torch.Tensor],
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise MissingWeightsError(f"weights file {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a corrupt or non-tensor file
-        raise BackboneError(f"cannot read weights file {path}: {e}") from None
+    state = torch_load_tensors(path, path, "use a weights file of tensors (a state_dict saved with torch.save)",
+                               BackboneError)
     for k in ("state_dict", "model"):
         if isinstance(state, dict) and k in state and isinstance(state[k], dict):
             state = state[k]

@@ -29,6 +29,7 @@ from ctl_core.io import atomic_write_bytes, read_json, sha256_bytes
 from ctl_core.model.backbone import Backbone, build_transform, create_backbone, inference_copy
 from ctl_core.model.device import DeviceError, pick_device
 from ctl_core.model.heads import CTLHeads, HeadsConfig
+from ctl_core.model.weights import torch_load_tensors
 
 DEFAULT_PRIOR_WEIGHT = 0.5
 
@@ -149,18 +150,14 @@ def heads_config(config: dict, path: Path, fix: str = "retrain the model") -> He
 
 def _load_weights(path: Path, method: str) -> dict:
     """A state dict saved by ``save_run`` (tensors only: ``weights_only``), or ``ModelNotFoundError``."""
-    fix = f"retrain it (python -m ctl_core train --method {method})"
+    fix = f"retrain it (python -m ctl_core train --method {method}) or put back the run folder from a backup"
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ModelNotFoundError(f"{path}: cannot read ({e.strerror or e}); {fix}") from None
     if not data:
         raise ModelNotFoundError(f"{path} is empty (0 bytes); {fix}")
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on garbage
-        raise ModelNotFoundError(f"{path} is not a PyTorch weights file we wrote ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else 'unreadable'}); {fix}") from None
+    state = torch_load_tensors(data, path, fix, ModelNotFoundError)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelNotFoundError(f"{path} holds no state dict of tensors; {fix}")
     return state

@@ -24,6 +24,7 @@ from ctl_core.config import CURVES_FILE, SCENE_METHOD, Workspace
 from ctl_core.io import atomic_write_bytes, atomic_write_json
 from ctl_core.model.backbone import create_backbone
 from ctl_core.model.device import pick_device
+from ctl_core.model.weights import torch_load_tensors
 from ctl_core.progress import Progress
 from ctl_core.scene.data import load_tables, negative_pools, split_data
 from ctl_core.scene.model import SceneConfig, SceneError, SceneHeads, hybrid_distance
@@ -125,5 +126,6 @@ def load_scene_heads(ws: Workspace) -> tuple[SceneHeads, SceneConfig]:
     config = SceneConfig.from_dict(cfg["scene"])
     heads = SceneHeads(cfg["dims"]["scene_dim"], cfg["dims"]["product_dim"], config.embed_dim,
                        config.attention_hidden)
-    heads.load_state_dict(torch.load(ws.scene_weights_path, map_location="cpu", weights_only=True))
+    heads.load_state_dict(torch_load_tensors(ws.scene_weights_path, ws.scene_weights_path,
+                                             "retrain it (python -m ctl_core scene train)", SceneError))
     return heads.eval(), config

@@ -5,11 +5,15 @@ Output, under ``ws.catalogue_dir(method)``:
   embeddings.npy   (N, 128) float32 unit vectors, row i belongs to row i of predictions.csv
   meta.json        the model that produced them (method, backbone, model checksum, embedding dim, count) and,
                    written last, what links the three files: the sha256 of predictions.csv and of embeddings.npy
-                   and of the product-id order (``predictions_sha256``, ``embeddings_sha256``, ``product_ids_sha256``)
+                   and of the product-id order (``predictions_sha256``, ``embeddings_sha256``, ``product_ids_sha256``),
+                   and which data/catalogue.csv it was made from (``catalogue_rows``, ``catalogue_sha256``)
 
 ``load_catalogue_inference`` refuses (``CatalogueError``, one line naming the file and the rebuild command) any
 file whose checksum differs from meta.json — an ``index`` killed between two writes, embeddings permuted or
-copied from another run — and a 0-byte, unreadable or wrong-dimension embeddings.npy. Products whose image
+copied from another run — and a 0-byte, unreadable or wrong-dimension embeddings.npy. It also refuses a
+data/catalogue.csv that is not the one the inference was made from (cut mid-row, edited, or re-imported without a
+new ``index``): titles, prices and images are looked up there, so a changed file would serve results silently
+without them. (A meta.json written before the catalogue was recorded is not checked against it.) Products whose image
 cannot be used (unreadable, too large, too small or too elongated) are skipped, logged and counted in meta.json.
 
 Resumable: a second run embeds only product ids not yet there (everything again if the model changed).
@@ -57,9 +61,37 @@ def product_ids_sha256(ids) -> str:
     return hashlib.sha256("\n".join(map(str, ids)).encode("utf-8")).hexdigest()
 
 
-def load_catalogue_inference(ws: Workspace, method: str, verify: bool = True) -> tuple[pd.DataFrame, np.ndarray, dict]:
+def catalogue_stamp(ws: Workspace) -> dict:
+    """What meta.json records of data/catalogue.csv: its data rows and sha256 (``{}`` when there is none)."""
+    if not ws.catalogue_csv.exists():
+        return {}
+    return {"catalogue_rows": len(read_catalogue(ws.catalogue_csv)), "catalogue_sha256": sha256_file(ws.catalogue_csv)}
+
+
+def check_catalogue(ws: Workspace, method: str, meta: dict) -> None:
+    """``CatalogueError`` (one line: the file, rows recorded and now, what to run) when data/catalogue.csv is not the
+    file ``meta`` (a catalogue inference's meta.json) records; nothing when meta records none (older version)."""
+    recorded = meta.get("catalogue_sha256")
+    if not isinstance(recorded, str):
+        return
+    path = ws.catalogue_csv
+    if path.exists() and sha256_file(path) == recorded:
+        return
+    try:
+        now = f"{len(read_catalogue(path))} rows now" if path.exists() else "the file is missing now"
+    except (ValueError, OSError) as e:
+        now = f"unreadable now ({str(e).splitlines()[0][:80]})"
+    raise CatalogueError(
+        f"{path} is not the catalogue that model {method!r} was indexed from ({meta.get('catalogue_rows')} rows "
+        f"recorded, {now}; checksum differs): if it was damaged, re-import its source first (or python -m ctl_core "
+        f"demo --force for the demo); then rebuild: python -m ctl_core index --model {method}")
+
+
+def load_catalogue_inference(ws: Workspace, method: str, verify: bool = True,
+                             catalogue: bool = True) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """(predictions, embeddings, meta) written by ``write_catalogue_inference``; ``CatalogueError`` when missing,
-    unreadable or not the set meta.json describes (``verify``: compare the files' sha256 with meta.json)."""
+    unreadable or not the set meta.json describes (``verify``: compare the files' sha256 with meta.json;
+    ``catalogue``: also data/catalogue.csv's, ``check_catalogue``)."""
     pred_p, emb_p, meta_p = _paths(ws, method)
     fix = f"rebuild: python -m ctl_core index --model {method}"
     if not (pred_p.exists() and emb_p.exists() and meta_p.exists()):
@@ -73,6 +105,8 @@ def load_catalogue_inference(ws: Workspace, method: str, verify: bool = True) ->
             if sha256_file(path) != meta[key]:
                 raise CatalogueError(f"{path} does not match {meta_p} (checksum differs: written by another run, "
                                      f"or changed since); {fix}")
+        if catalogue:
+            check_catalogue(ws, method, meta)
     try:
         preds = pd.read_csv(pred_p, dtype={"product_id": "string", "pred_category": "string",
                                            "category": "string"}, keep_default_na=False)
@@ -105,6 +139,7 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
     changed). Products whose image cannot be read are skipped with a log line. Returns the predictions table.
     """
     adapter = adapter or ModelAdapter.load(ws, method, device)
+    stamp = catalogue_stamp(ws)  # of the file read next (an import during the run leaves a mismatch, refused)
     cat = read_catalogue(ws.catalogue_csv)
     cat = cat.drop_duplicates("product_id", keep="first").reset_index(drop=True)
     # the workspace's person detector, when fitted for this backbone (not for a fine-tuned one: other features)
@@ -148,14 +183,15 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
 
     return write_catalogue_inference(ws, method, cat, {**old_rows, **new_rows}, backbone=adapter.name,
                                      checksum=adapter.checksum, computed=len(new_rows),
-                                     extra_meta={"person_detector": scorer.fingerprint})
+                                     extra_meta={"person_detector": scorer.fingerprint, **stamp})
 
 
 def previous_rows(ws: Workspace, method: str, checksum: str, person_detector: str | None = None) -> dict[str, Hit]:
     """Rows of the last catalogue inference of ``method`` by product id; empty when missing, made by another model
-    or scored with another person detector (``ProductShotScorer.fingerprint``)."""
+    or scored with another person detector (``ProductShotScorer.fingerprint``). A changed catalogue.csv keeps them
+    (only new products are computed)."""
     try:
-        old_preds, old_emb, old_meta = load_catalogue_inference(ws, method)
+        old_preds, old_emb, old_meta = load_catalogue_inference(ws, method, catalogue=False)
     except CatalogueError:
         return {}
     if old_meta.get("model_checksum") != checksum:
@@ -174,7 +210,8 @@ def write_catalogue_inference(ws: Workspace, method: str, cat: pd.DataFrame, hit
     """Write predictions.csv, embeddings.npy and meta.json (last) from ``hits``, in the order of ``cat``.
 
     Products gone from the catalogue are dropped and the true category is refreshed from ``cat``; every engine
-    ends here, so their outputs have one format. ``extra_meta`` adds keys to meta.json.
+    ends here, so their outputs have one format. ``extra_meta`` adds keys to meta.json; without its
+    ``catalogue_sha256`` the catalogue file is stamped now (``catalogue_stamp``).
     """
     pred_p, emb_p, meta_p = _paths(ws, method)
     pred_p.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +231,12 @@ def write_catalogue_inference(ws: Workspace, method: str, cat: pd.DataFrame, hit
     save_npy_atomic(emb_p, emb_all)
     # meta.json last: it links the two files by checksum, so a kill before this line leaves a set that
     # load_catalogue_inference refuses (and the next run recomputes) instead of one served wrong.
+    extra_meta = dict(extra_meta or {})
+    if "catalogue_sha256" not in extra_meta:
+        extra_meta.update(catalogue_stamp(ws))
     atomic_write_json(meta_p, {"method": method, "backbone": backbone, "model_checksum": checksum,
                                "embed_dim": dim, "count": len(preds), "computed_this_run": computed,
-                               "skipped_unreadable": int(len(cat) - len(preds)), **(extra_meta or {}),
+                               "skipped_unreadable": int(len(cat) - len(preds)), **extra_meta,
                                "predictions_sha256": sha256_file(pred_p), "embeddings_sha256": sha256_file(emb_p),
                                "product_ids_sha256": product_ids_sha256(preds["product_id"])})
     return preds

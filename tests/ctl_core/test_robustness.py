@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from ctl_core.cli import main
@@ -100,6 +101,35 @@ def test_empty_or_garbage_heads_pt_is_a_one_line_error(demo_ws_copy, capsys, con
     with pytest.raises(ModelNotFoundError, match=fragment):
         load_model(ws, METHOD, device="cpu")
     one_line_error(*recommend(ws, capsys), "heads.pt", f"python -m ctl_core train --method {METHOD}")
+
+
+class _Payload:
+    """Stands for the object a hostile heads.pt carries (unpickling it would import and call code)."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("content", ["objects", "garbage"])
+def test_refused_heads_pt_never_suggests_weights_only_false(demo_ws_copy, capsys, content):
+    """Issue 20, finding 9: a refused heads.pt printed PyTorch's hint to re-run with `weights_only=False` (which
+    would run the file's code); the message says what to do instead."""
+    ws = demo_ws_copy
+    if content == "objects":
+        state = dict(torch.load(ws.heads_path(METHOD), weights_only=True))
+        state["extra"] = _Payload()
+        torch.save(state, ws.heads_path(METHOD))
+    else:
+        ws.heads_path(METHOD).write_bytes(b"garbage \x00\x01 not a zip")
+    with pytest.raises(ModelNotFoundError) as e:
+        load_model(ws, METHOD, device="cpu")
+    rc, err = recommend(ws, capsys)
+    for text in (str(e.value), err):
+        assert "weights_only" not in text and "still be loaded" not in text, text
+        assert f"python -m ctl_core train --method {METHOD}" in text and "backup" in text, text
+    one_line_error(rc, err, "heads.pt")
+    if content == "objects":
+        assert "could run code" in err and "do not load it any other way" in err
 
 
 def test_config_with_unknown_or_bad_keys_is_a_one_line_error(demo_ws_copy, capsys):
@@ -214,6 +244,31 @@ def test_empty_or_wrong_dimension_embeddings_are_one_line_errors(demo_ws_copy, c
     one_line_error(*recommend(ws, capsys), "embeddings.npy", REBUILD)
     ws.embeddings_npy(METHOD).write_bytes(b"")      # a bare 0-byte file: its checksum no longer matches
     one_line_error(*recommend(ws, capsys), "embeddings.npy", REBUILD)
+
+
+def test_truncated_catalogue_csv_is_refused_with_the_rebuild_command(demo_ws_copy, capsys):
+    """Issue 20, finding 2: data/catalogue.csv cut mid-row gave `recommend --json` rc 0 with results missing
+    their title and image, and no word about the catalogue."""
+    ws = demo_ws_copy
+    meta = json.loads((ws.catalogue_dir(METHOD) / INFERENCE_META_FILE).read_text())
+    rows = len(read_catalogue(ws.catalogue_csv))
+    assert meta["catalogue_rows"] == rows and meta["catalogue_sha256"] == sha256_file(ws.catalogue_csv)
+    data = ws.catalogue_csv.read_bytes()
+    pid = read_catalogue(ws.catalogue_csv)["product_id"].iloc[0]
+    ws.catalogue_csv.write_bytes(data[: len(data) * 2 // 5 + 7])          # mid-row
+    with pytest.raises(CatalogueError, match="catalogue.csv is not the catalogue"):
+        load_catalogue_inference(ws, METHOD)
+    rc, err = run_cli(ws, "recommend", "--model", METHOD, "--item", pid, "--k", "3", "--json", capsys=capsys)
+    one_line_error(rc, err, "catalogue.csv", f"{rows} rows recorded", REBUILD)
+    # an edit that keeps the row count is caught by the checksum
+    ws.catalogue_csv.write_bytes(data.replace(b"demo", b"dem0", 1))
+    one_line_error(*recommend(ws, capsys), "catalogue.csv", REBUILD)
+    # resumable all the same: re-indexing after a changed catalogue computes nothing it already has
+    ws.catalogue_csv.write_bytes(data)
+    cat = read_catalogue(ws.catalogue_csv)
+    write_table(cat.iloc[1:], ws.catalogue_csv, list(cat.columns))
+    infer_catalogue(ws, METHOD, device="cpu")
+    assert json.loads((ws.catalogue_dir(METHOD) / INFERENCE_META_FILE).read_text())["computed_this_run"] == 0
 
 
 def test_meta_records_the_checksums_last(demo_ws):

@@ -204,7 +204,10 @@ def path_id(rel: Path) -> str:
 
 def path_problem(path: Path, roots: Sequence[Path]) -> tuple[str, str] | None:
     """None when ``path`` is usable, else ``(reason, message)``: a component over 255 bytes, or a path that,
-    resolved (``..`` and symlinks followed), lies outside every folder in ``roots``."""
+    resolved (``..`` and symlinks followed), lies outside every folder in ``roots``, or one holding a NUL byte
+    (no file system accepts it; ``os.stat`` raises ValueError)."""
+    if "\0" in str(path):
+        return (BAD_PATH, f"{str(path)[:80]!r}: the path holds a NUL byte")
     long = next((part for part in Path(path).parts if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES),
                 None)
     if long is not None:
@@ -215,8 +218,8 @@ def path_problem(path: Path, roots: Sequence[Path]) -> tuple[str, str] | None:
     try:
         real = Path(path).expanduser().resolve()
         inside = any(real.is_relative_to(Path(r).expanduser().resolve()) for r in roots)
-    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
-        return (BAD_PATH, f"{path}: cannot resolve ({e})")
+    except (OSError, RuntimeError, ValueError) as e:  # RuntimeError: a symlink loop; ValueError: unencodable
+        return (BAD_PATH, f"{str(path)[:80]!r}: cannot resolve ({e})")
     if not inside:
         where = " or ".join(str(r) for r in roots)
         return (OUTSIDE_FOLDER, f"{path}: resolves to {real}, outside {where}")
@@ -263,10 +266,10 @@ class ImageChecker:
 
 
 def is_file(path: Path) -> bool:
-    """``path.is_file()`` that answers False instead of raising (names over 255 bytes, permissions)."""
+    """``path.is_file()`` that answers False instead of raising (names over 255 bytes, permissions, a NUL byte)."""
     try:
         return path.is_file()
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 

@@ -117,6 +117,21 @@ def test_path_component_over_255_bytes_is_a_skipped_row_not_an_oserror(tmp_path)
     assert rep.skipped == {BAD_PATH: 2, BAD_ID: 1}
 
 
+def test_nul_byte_in_an_image_path_is_a_skipped_row_not_an_abort(tmp_path, capsys):
+    """Issue 20, finding 1: one row's image `a\\0b.jpg` ended `import folder --csv` with "error: embedded null
+    byte" (rc 2) and the good rows were not imported either."""
+    ws, folder = ws_at(tmp_path), tmp_path / "shop"
+    jpg(folder / "ok.jpg")
+    jpg(folder / "ok2.jpg")
+    csv = tmp_path / "n.csv"
+    csv.write_text("id,category,image\nok,shoes,ok.jpg\nnul,shoes,a\0b.jpg\nok2,bags,ok2.jpg\n")
+    assert main(["--workspace", str(ws.root), "import", "folder", str(folder), "--csv", str(csv)]) == 0
+    assert sorted(read_catalogue(ws.catalogue_csv)["product_id"]) == ["ok", "ok2"]
+    out = capsys.readouterr().out
+    assert BAD_PATH in out and "NUL byte" in out
+    assert common.path_problem(folder / "a\0b.jpg", [folder])[0] == BAD_PATH
+
+
 def polyvore_root(tmp_path: Path, items: dict[str, str], outfits: list[list[str]]) -> Path:
     """A minimal Polyvore Outfits folder: ``items`` id -> semantic category, one outfit per list of item ids."""
     root = tmp_path / "pv"
