@@ -1,9 +1,11 @@
 """Per-category FAISS indices with a manifest (paper sec. 3: inverted index by category, then ANN).
 
-One index per PREDICTED category of the catalogue (what the model believes at serving time), built from
-``catalogue/<method>/embeddings.npy``, excluding images that are not product shots. Index type by size:
-exact ``"Flat"`` for small categories, ``"HNSW32"`` (efSearch set) for large ones. Vectors are unit length
-and indices use the L2 metric; ``search`` returns Euclidean distances (sqrt of faiss's squared L2).
+One index per category of the catalogue, built from ``catalogue/<method>/embeddings.npy``, excluding images that
+are not product shots. A product's category is the shop's own where the catalogue carries one, the predicted one
+otherwise (``ctl_core.serving.category_source``; the paper indexes by predicted category: Pinterest's pins have
+none); product shots are what the import says they are, the product-shot score decides where it says nothing.
+Index type by size: exact ``"Flat"`` for small categories, ``"HNSW32"`` (efSearch set) for large ones. Vectors are
+unit length and indices use the L2 metric; ``search`` returns Euclidean distances (sqrt of faiss's squared L2).
 
 ``indices/<method>/manifest.json`` describes everything needed to trust the files:
   method, backbone, model_checksum, embed_dim, metric, product_shot_threshold, and per category:
@@ -28,10 +30,13 @@ import numpy as np
 
 from ctl_core.config import INFERENCE_META_FILE, MANIFEST_FILE, Workspace
 from ctl_core.data.categories import CATEGORIES, slug
+from ctl_core.data.tables import read_catalogue
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD
 from ctl_core.io import atomic_path, atomic_write_json, atomic_write_text, read_json, sha256_file
 from ctl_core.progress import Progress
 from ctl_core.serving.catalogue import CatalogueError, load_catalogue_inference
+from ctl_core.serving.category_source import from_catalogue, serving_categories
+from ctl_core.serving.product_shot import import_flag, served_as_product_shot
 
 MANIFEST_VERSION = 1
 
@@ -291,27 +296,47 @@ def index_inputs(ws: Workspace, method: str, config: IndexConfig = IndexConfig()
                  expected_checksum: str | None = None) -> tuple[dict, dict, dict]:
     """(vectors by category, ids by category, manifest meta) of ``method``'s catalogue inference: what gets indexed.
 
-    Products scoring below ``config.product_shot_threshold`` are not indexed (never served).
+    Each product goes into the index of its serving category (``category_source``: the catalogue's own category
+    where it has one, else the predicted one). Products that are not product shots are not indexed (never served):
+    the import's ``is_product_shot`` flag decides where it gives one, else a score below
+    ``config.product_shot_threshold`` (``product_shot.served_as_product_shot``).
     ``expected_checksum``: refuse catalogue embeddings made by a different model.
     """
     preds, emb, meta = load_catalogue_inference(ws, method)
     if expected_checksum is not None and meta.get("model_checksum") != expected_checksum:
         raise IndexMismatchError(f"catalogue embeddings of {method!r} come from another model; "
                                  f"run catalogue inference again (python -m ctl_core index --model {method})")
-    shot = preds["product_shot_score"].to_numpy(dtype=float) >= config.product_shot_threshold
+    score = preds["product_shot_score"].to_numpy(dtype=float)
+    flags = _import_flags(ws, preds["product_id"])
+    shot = served_as_product_shot(score, flags, config.product_shot_threshold)
     vecs, ids = {}, {}
-    pred_cat = preds["pred_category"].to_numpy()
+    serve_cat = serving_categories(preds)  # the shop's category where the catalogue has one, else the predicted
+    shop = from_catalogue(preds)
     pid = preds["product_id"].to_numpy(dtype=object)
     for c in CATEGORIES:
-        m = shot & (pred_cat == c)
+        m = shot & (serve_cat == c)
         if m.any():
             vecs[c], ids[c] = emb[m], pid[m]
+    below = score < config.product_shot_threshold
     return vecs, ids, {
+        "category_source": {"catalogue": int(shop.sum()), "predicted": int((~shop).sum())},
+        "category_disagreements": int((shop & (preds["category"].astype(str) != preds["pred_category"].astype(str))
+                                       .to_numpy()).sum()),
+        "served_by_import_flag": int((shot & below).sum()), "refused_by_import_flag": int((~shot & ~below).sum()),
         "method": method, "model": f"{method} ({meta.get('backbone')})", "backbone": meta.get("backbone"),
         "model_checksum": meta.get("model_checksum"), "items_total": int(len(preds)),
         "catalogue_predictions_sha256": meta.get("predictions_sha256"),
         "catalogue_embeddings_sha256": meta.get("embeddings_sha256"),
         "items_indexed": int(shot.sum()), "excluded_non_product_shots": int((~shot).sum())}
+
+
+def _import_flags(ws: Workspace, product_ids) -> list[bool | None]:
+    """Each product's ``is_product_shot`` from data/catalogue.csv (None where the source does not say)."""
+    if not ws.catalogue_csv.exists():
+        return [None] * len(product_ids)
+    cat = read_catalogue(ws.catalogue_csv).drop_duplicates("product_id")
+    flag = dict(zip(cat["product_id"], map(import_flag, cat["is_product_shot"])))
+    return [flag.get(p) for p in product_ids]
 
 
 def build_indices(ws: Workspace, method: str, progress: Progress | None = None,

@@ -140,6 +140,26 @@ def fit_person_detector(ws: Workspace, backbone: Backbone, progress: Progress | 
     return det
 
 
+def import_flag(value) -> bool | None:
+    """A catalogue row's ``is_product_shot`` as the import wrote it: True, False, or None (the source does not say)."""
+    v = str(value).strip().lower()
+    return True if v in ("true", "1", "yes") else False if v in ("false", "0", "no") else None
+
+
+def served_as_product_shot(scores: np.ndarray, flags: Sequence[bool | None], threshold: float) -> np.ndarray:
+    """Which catalogue products are served as product shots: the import's flag where it gives one, else the score.
+
+    A shop's product table says what its photos are (``catalogue.csv``'s ``is_product_shot``: the outfit importer
+    marks every row of a product table, the demo universe knows each image); the score is a heuristic that misreads
+    white garments on a light backdrop. So the check decides only where the source is silent (image folders) and
+    for uploads, which have no flag.
+    """
+    scores = np.asarray(scores, dtype=float)
+    known = np.array([f is not None for f in flags], dtype=bool)
+    flag = np.array([bool(f) for f in flags], dtype=bool)
+    return np.where(known, flag, scores >= threshold)
+
+
 class ProductShotScorer:
     """score = border score (``images.product_shot_score``) x (1 - p(person)); the border score alone without a
     detector."""

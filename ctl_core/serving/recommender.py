@@ -52,7 +52,7 @@ from ctl_core.model import features as features_mod
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.catalogue import load_catalogue_inference
 from ctl_core.serving.index import CategoryIndices, IndexMismatchError
-from ctl_core.serving.product_shot import ProductShotScorer
+from ctl_core.serving.product_shot import ProductShotScorer, import_flag, served_as_product_shot
 from ctl_core.serving.understand import shot_warning, understand_pil
 
 
@@ -347,7 +347,8 @@ class Recommender:
         cat = read_catalogue(ws.catalogue_csv).drop_duplicates("product_id")
         self._info = {r["product_id"]: {"price": _as_price(r["price"]), "title": r["title"],
                                         "image_path": r["image_path"], "category": r["category"],
-                                        "group_id": r.get("group_id", "")}
+                                        "group_id": r.get("group_id", ""),
+                                        "is_product_shot": import_flag(r.get("is_product_shot", ""))}
                       for r in cat.to_dict("records")}
         self.scorer = ProductShotScorer.load(ws, self.adapter.backbone)  # the person detector when fitted
         self._looks = self._catalogue_looks(ws, preds)
@@ -392,11 +393,13 @@ class Recommender:
             category, source = (true_cat, "catalogue") if true_cat in CATEGORY_INDEX else (pred, "predicted")
             exclude = frozenset({item_id})
             price = self._info.get(item_id, {}).get("price")
+            flag = self._info.get(item_id, {}).get("is_product_shot")  # the import's word, as indexing takes it
         else:
             vec, pred, conf, shot = understand_image(self.adapter, image, self.scorer)
-            category, source, exclude, price = pred, "predicted", None, None
-        is_shot = shot >= self.threshold
-        warning = shot_warning(shot, self.threshold)
+            category, source, exclude, price, flag = pred, "predicted", None, None, None
+        is_shot = bool(served_as_product_shot([shot], [flag], self.threshold)[0])
+        warning = None if is_shot else (shot_warning(shot, self.threshold)
+                                        or "the catalogue marks this image as not a product shot")
         if warning and self.config.on_non_product == "refuse":
             raise NotProductShotError(warning)
         comp = complementary_categories(category)

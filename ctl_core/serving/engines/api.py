@@ -16,10 +16,11 @@ import numpy as np
 
 from ctl_core.config import INFERENCE_META_FILE, Workspace
 from ctl_core.data.importers.common import UNREADABLE_IMAGE
+from ctl_core.data.tables import read_catalogue
 from ctl_core.model.backbone import Backbone
 from ctl_core.model.features import Source, cached_features
 from ctl_core.progress import Progress
-from ctl_core.serving import catalogue, index
+from ctl_core.serving import catalogue, category_source, index
 from ctl_core.serving.engines.config import EngineConfig
 from ctl_core.serving.engines.report import InferenceReport
 from ctl_core.serving.index import IndexConfig
@@ -73,7 +74,8 @@ def build_indices_engine(ws: Workspace, method: str, engine: EngineConfig | str 
 
 def index_catalogue(ws: Workspace, method: str, engine: EngineConfig | str | None = "local",
                     progress: Progress | None = None) -> tuple[InferenceReport, dict]:
-    """Catalogue inference then indices (the ``index`` command), in one Ray session; (report, manifest)."""
+    """Catalogue inference then indices (the ``index`` command), in one Ray session, then the list of products whose
+    shop category the head disagrees with (``write_category_disagreements``); (report, manifest)."""
     cfg = as_engine(engine)
     t_all = time.perf_counter()
     with engine_session(cfg) as info:
@@ -81,11 +83,23 @@ def index_catalogue(ws: Workspace, method: str, engine: EngineConfig | str | Non
         t0 = time.perf_counter()
         manifest = build_indices_engine(ws, method, cfg, progress)
         report.stages_s["indices"] = round(time.perf_counter() - t0, 3)
+    write_category_disagreements(ws, method)
     if info is not None:  # Ray started here, for both stages: its start-up goes first
         report.stages_s = {"ray_start": info.startup_s, **{k: v for k, v in report.stages_s.items()
                                                           if k != "ray_start"}}
     report.stages_s["total"] = round(time.perf_counter() - t_all, 3)
     return report, manifest
+
+
+def write_category_disagreements(ws: Workspace, method: str) -> int:
+    """The data-quality list beside ``method``'s catalogue inference: products whose shop category the category
+    head disagrees with (``category_source.write_disagreements``); returns how many."""
+    preds, _, _ = catalogue.load_catalogue_inference(ws, method)
+    titles = {}
+    if ws.catalogue_csv.exists():
+        cat = read_catalogue(ws.catalogue_csv)
+        titles = dict(zip(cat["product_id"], cat["title"]))
+    return category_source.write_disagreements(ws, method, preds, titles)
 
 
 def cached_features_engine(ws: Workspace, backbone: Backbone, sources: Sequence[Source],
