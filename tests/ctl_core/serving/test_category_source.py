@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from ctl_core.bench.slots import check_slots
 from ctl_core.data.categories import SLOTS
 from ctl_core.data.tables import CATALOGUE_COLUMNS, read_catalogue, write_table
 from ctl_core.serving.catalogue import infer_catalogue, load_catalogue_inference
@@ -111,3 +112,11 @@ def test_served_as_product_shot_truth_table():
     assert flags == [True, False, None, None, True]
     got = served_as_product_shot(np.array([0.1, 0.9, 0.9, 0.1, 0.0]), flags, 0.5)
     assert got.tolist() == [True, False, True, False, True]
+
+
+def test_no_list_holds_a_product_of_the_querys_own_slot(shop):
+    ws, adapter, _ = shop
+    report = check_slots(ws, METHOD, recommender=Recommender(ws, METHOD, adapter=adapter), k=10)
+    assert report.queries == 21 * 3 + 2 and report.lists > report.queries and report.results > 0
+    assert report.same_slot == 0 and report.incompatible == 0, report.examples
+    assert report.wrong_slot_predicted >= 1 and "hat -> footwear" in report.wrong_slot_by_pair
