@@ -7,9 +7,16 @@ import logging
 import sys
 from pathlib import Path
 
-from ctl_core import cli_admin
+from ctl_core import cli_admin, cli_report
 from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
+
+
+def add_recipe_arg(p: argparse.ArgumentParser) -> None:
+    from ctl_core.training.recipes import DEFAULT_RECIPE, RECIPES
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help="training defaults: 'validated' (the settings that scored best on a validation split; "
+                        "default) or 'paper' (the paper's, as in the README's Table 4 reproduction)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     d.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
     d.add_argument("--export", action="store_true", help="also export each model to TorchScript")
+    add_recipe_arg(d)
     add_engine_args(d)
 
     imp = sub.add_parser("import", help="bring a real source into the workspace (prints the bad-input report)")
@@ -64,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train one method (over cached backbone features, or end-to-end)")
     tr.add_argument("--method", required=True, choices=METHODS)
-    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    add_recipe_arg(tr)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--seed", type=int, default=0)
@@ -82,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--margin", type=float, default=None, help="loss margin (default: the method's own)")
     tr.add_argument("--items-per-outfit", type=int, default=None, help="items drawn per outfit in a batch")
     tr.add_argument("--negatives-per-positive", type=int, default=None,
-                    help="triplet methods: negatives drawn from the batch per (anchor, positive) (default 1)")
+                    help="triplet methods: negatives drawn from the batch per (anchor, positive) (default: the "
+                         "recipe's; the paper's 1)")
     tr.add_argument("--validate", action="store_true",
                     help="tune: hold out 15%% of the TRAINING outfits, train on the rest and print the validation "
                          "figures (nothing is written; the test split is not read)")
@@ -92,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(each step skipped when its output is up to date; wall time per step)")
     bu.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     bu.add_argument("--seed", type=int, default=0)
-    bu.add_argument("--epochs", type=int, default=None, help="training epochs (default: each method's own)")
+    bu.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
+    add_recipe_arg(bu)
     bu.add_argument("--backbone", default=DEFAULT_BACKBONE)
     bu.add_argument("--force", action="store_true", help="rebuild every step")
     bu.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
@@ -105,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fitb", type=Path, default=None, metavar="FILE", help='JSON list of {"question": [product_id, '
                     '...], "answers": [product_id, ...], "correct": 0}, scored on the catalogue embeddings')
     ev.add_argument("--json", action="store_true", help="with --fitb: print one JSON object")
+    ev.add_argument("--make-fitb", type=Path, default=None, metavar="OUT", help="write the test split's FITB "
+                    "questions (the Table-4 protocol's, drawn with --seed) by product id to OUT, for --fitb")
 
     ix = sub.add_parser("index", help="catalogue inference and per-category indices for one model")
     ix.add_argument("--model", required=True, choices=METHODS)
@@ -125,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--diversity", type=float, default=0.0, help="diversity blending term (0 = off)")
     rc.add_argument("--device", default="auto")
     rc.add_argument("--json", action="store_true", help="print one JSON object")
+    rc.add_argument("--refuse-non-product", action="store_true",
+                    help="--image: refuse an image that does not look like a product shot (default: warn)")
     rc.add_argument("--show-duplicates", action="store_true",
                     help="keep colour variants of one model (same group_id) and near-identical images in the lists")
 
@@ -176,12 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--hnsw-threshold", type=int, default=20_000, help="categories this large get HNSW")
     bs.add_argument("--ef-search", type=int, default=64)
     bs.add_argument("--no-upload", action="store_true", help="skip the upload (featurize + serve) timing")
+    bs.add_argument("--repeats", type=int, default=3, help="timed in turn this many times (median and range)")
     bf = bsub.add_parser("featurize", help="featurizing throughput vs the bare backbone")
     bf.add_argument("--n-images", type=int, default=256)
     bf.add_argument("--batch-size", type=int, default=32)
     bf.add_argument("--backbone", default=DEFAULT_BACKBONE)
     bf.add_argument("--workers", type=int, default=None, help="decode threads (default: one per core)")
-    bf.add_argument("--repeats", type=int, default=2)
+    bf.add_argument("--repeats", type=int, default=3, help="timed in turn this many times (median and range)")
     bf.add_argument("--compile", action="store_true", help="torch.compile the backbone first")
     bc = bsub.add_parser("catalogue", help="catalogue inference: local engine vs Ray with 1 and 2 actors")
     bc.add_argument("--model", default="triplet-category", choices=METHODS)
@@ -190,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--n-images", type=int, default=None, help="cap each catalogue (default: all of it)")
     bc.add_argument("--images", type=Path, default=None,
                     help="also a folder of product photos, e.g. ../shared/real/mango/datathon/images")
-    bc.add_argument("--repeats", type=int, default=1, help="rounds over the engines; each keeps its fastest")
+    bc.add_argument("--repeats", type=int, default=3, help="rounds over the engines (median and range of each)")
+    cli_report.add_report_parser(sub)
     cli_admin.add_users_parser(sub)
     cli_admin.add_db_parser(sub)
     return p
@@ -235,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 def _demo(ws, args, progress):
     from ctl_core.workflows.demo import DemoConfig, build_demo
     status = build_demo(ws, DemoConfig(size=args.size, seed=args.seed, methods=tuple(args.methods), force=args.force,
-                                       evaluate=not args.no_evaluate, export=args.export,
+                                       evaluate=not args.no_evaluate, export=args.export, recipe=args.recipe,
                                        engine=engine_config(args)), progress=progress)
     print(f"demo workspace ready at {ws.root}" if status.ready else f"demo incomplete: {status}")
 
@@ -271,7 +288,8 @@ def _train(ws, args, progress):
     for key in ("metadata", "meta_dropout", "margin", "items_per_outfit", "negatives_per_positive"):
         if getattr(args, key) is not None:
             overrides[key] = tuple(args.metadata) if key == "metadata" else getattr(args, key)
-    config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, **overrides)
+    config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, recipe=args.recipe,
+                         **overrides)
     if args.validate:
         from ctl_core.training.validation import ValidationConfig, validate
         res = validate(ws, config, backbone_name=args.backbone, config_v=ValidationConfig(args.val_fraction),
@@ -290,7 +308,7 @@ def _build(ws, args, progress):
     from ctl_core.workflows.build import BuildConfig, build_workspace
     build_workspace(ws, BuildConfig(methods=tuple(args.methods), backbone=args.backbone, seed=args.seed,
                                     force=args.force, evaluate=not args.no_evaluate, epochs=args.epochs,
-                                    engine=engine_config(args)),
+                                    recipe=args.recipe, engine=engine_config(args)),
                     progress=progress)
     print(f"workspace built: {ws.root}  (serve it: CTL_WORKSPACE={ws.root} make app)")
 
@@ -298,6 +316,11 @@ def _build(ws, args, progress):
 def _evaluate(ws, args, progress):
     from ctl_core import evaluation
     from ctl_core.workflows.build import store_offline_metrics
+    if args.make_fitb is not None:
+        questions = evaluation.make_fitb_questions(ws, seed=args.seed)
+        print(f"written: {evaluation.write_fitb_file(questions, args.make_fitb)} ({len(questions)} questions, "
+              f"seed {args.seed})")
+        return
     if args.fitb is not None:
         results = evaluation.evaluate_fitb_file(ws, args.fitb, args.methods)
         if args.json:
@@ -326,8 +349,9 @@ def _export(ws, args, progress):
 
 
 def _recommend(ws, args, progress):
-    from ctl_core.serving.recommender import BlendConfig, Recommender
-    rec = Recommender(ws, args.model, device=args.device)
+    from ctl_core.serving.recommender import BlendConfig, Recommender, RecommenderConfig
+    rec = Recommender(ws, args.model, device=args.device,
+                      config=RecommenderConfig(on_non_product="refuse" if args.refuse_non_product else "warn"))
     blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity, dedupe=not args.show_duplicates)
     out = rec.recommend(item_id=args.item, image=args.image, k=args.k, max_categories=args.max_categories, blend=blend)
     d = out.to_dict()
@@ -390,7 +414,7 @@ def _bench(ws, args, progress):
         from ctl_core.bench.serve import run_serve_bench
         res = run_serve_bench(n_items=args.n_items, n_queries=args.n_queries, k=args.k,
                               hnsw_threshold=args.hnsw_threshold, ef_search=args.ef_search, upload=not args.no_upload,
-                              progress=progress)
+                              repeats=args.repeats, progress=progress)
     elif args.bench_command == "catalogue":
         from ctl_core.bench.catalogue import run_catalogue_bench
         res = run_catalogue_bench(ws, method=args.model, actors=args.actors, batch_size=args.batch_size,
@@ -425,4 +449,4 @@ def _understand(ws, args, progress):
 _COMMANDS = {"demo": _demo, "build": _build, "import": _import, "dataset": _dataset, "train": _train,
              "evaluate": _evaluate, "index": _index, "export": _export, "recommend": _recommend, "study": _study,
              "scene": _scene, "bench": _bench, "users": cli_admin.run_users, "db": cli_admin.run_db,
-             "understand": _understand}
+             "understand": _understand, "report": cli_report.run_report}

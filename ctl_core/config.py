@@ -18,6 +18,7 @@ METHODS: tuple[str, ...] = (
 )
 DEFAULT_BACKBONE = "efficientnet-lite0"
 SCENE_METHOD = "scene-based"
+OUTFIT_METHOD = "outfit-transformer"  # the set model over whole outfits (ctl_core.model.outfit); not a Table-4 method
 
 # File names inside the workspace: these constants are their only spelling; everyone else asks ``Workspace``.
 HEADS_FILE = "heads.pt"
@@ -36,6 +37,9 @@ TABLE_CSV_FILE = "table.csv"
 TABLE_JSON_FILE = "table.json"
 PRODUCT_SHOT_DIR = "product-shot"  # models/product-shot/: the person detector of the product-shot check
 PERSON_DETECTOR_FILE = "person.json"
+OUTFIT_WEIGHTS_FILE = "outfit.pt"  # not heads.pt: the outfit model is not a CTLHeads run
+OUTFIT_KEYS_FILE = "outfit_keys.npy"  # catalogue/<outfit>/: each product's candidate vector
+OUTFIT_TOKENS_FILE = "outfit_tokens.npy"  # ... and its item token (query side)
 SCENE_WEIGHTS_FILE = "scene.pt"  # not heads.pt: the scene-based run is not a CTLHeads run
 
 
@@ -128,6 +132,10 @@ class Workspace:
     def person_detector_path(self) -> Path:
         """The product-shot check's person detector (ctl_core.serving.product_shot)."""
         return self.models_dir / PRODUCT_SHOT_DIR / PERSON_DETECTOR_FILE
+
+    @property
+    def outfit_weights_path(self) -> Path:
+        return self.model_dir(OUTFIT_METHOD) / OUTFIT_WEIGHTS_FILE
 
     @property
     def scene_weights_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""Pure evaluation metrics over NumPy arrays: Recall@K, FITB accuracy, category accuracy, Euclidean distance.
+"""Pure evaluation metrics over NumPy arrays: Recall@K, FITB accuracy, category accuracy, compatibility AUC,
+Euclidean distance.
 
 No workspace, no protocol, no torch: the scene-based baseline scores its own protocol with these too.
 """
@@ -46,6 +47,21 @@ def category_accuracy(logits_or_pred: np.ndarray, labels: np.ndarray) -> float:
     if len(y) == 0:
         return float("nan")
     return float(np.mean(pred == y))
+
+
+def compat_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` (higher = more compatible) for binary ``labels``; ties count half."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    if s.shape != y.shape or s.ndim != 1:
+        raise ValueError(f"scores and labels must be (N,) of one shape, got {s.shape} and {y.shape}")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata  # Mann-Whitney U from mid-ranks
+
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:

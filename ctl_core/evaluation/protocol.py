@@ -29,6 +29,12 @@ the same category from other outfits, in random order; the question is the remai
 is the SUM of Euclidean distances to the question items (the Polyvore protocol; the mean gives the same ranking,
 as every candidate is scored against the same question); the lowest score wins.
 
+Compatibility (the Polyvore protocol, ``build_compat_questions``). Every test outfit of at least 3 items is scored
+as it is (label 1) and once corrupted (label 0): 1 to half of its items (seeded) are each swapped for a random test
+item of the same category from another outfit (never one showing a product of the outfit). A method's outfit score
+is the negative mean pairwise Euclidean distance of its items (pairwise methods) or the outfit model's
+compatibility logit; the figure is the ROC AUC over all outfits (``compat_AUC``).
+
 This module only draws (seeded, once per evaluation, shared by every method); ``table4`` scores embeddings on it.
 """
 from __future__ import annotations
@@ -216,6 +222,37 @@ def _fitb_questions(idx: _Index, config: EvalConfig, rng: np.random.Generator) -
     fitb = FitbQuestions(_pad(questions, width), np.asarray(candidates, dtype=np.int64).reshape(-1, n_neg + 1),
                          np.asarray(correct, dtype=np.int64))
     return fitb, skipped
+
+
+@dataclass(frozen=True)
+class CompatQuestions:
+    """Outfits to score for compatibility: item rows (-1 = padding) and whether each is a real outfit."""
+    outfits: np.ndarray      # (2·O, M) rows, -1 padding
+    labels: np.ndarray       # (2·O,) 1 = as composed, 0 = corrupted
+
+
+def build_compat_questions(items_df: pd.DataFrame, seed: int = 0, min_items: int = 3) -> CompatQuestions:
+    """Each outfit of ``items_df`` with >= ``min_items`` items, as it is and corrupted (see the module docstring)."""
+    items = items_df.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    idx = _Index(items)
+    real, fake = [], []
+    for oid, rows in idx.outfit_rows.items():   # sorted: deterministic
+        if len(rows) < min_items:
+            continue
+        n_swap = int(rng.integers(1, len(rows) // 2 + 1))
+        corrupted = rows.copy()
+        excl = idx.excluded(oid, rows)
+        for j in rng.choice(len(rows), size=n_swap, replace=False):
+            alt = _sample_excluding(rng, idx.category_rows[idx.category[rows[j]]], 1, excl)
+            if len(alt):
+                corrupted[j] = alt[0]
+        if (corrupted != rows).any():
+            real.append(rows)
+            fake.append(corrupted)
+    width = max((len(r) for r in real), default=1)
+    return CompatQuestions(_pad(real + fake, width),
+                           np.concatenate([np.ones(len(real)), np.zeros(len(fake))]).astype(np.int64))
 
 
 def select_test_items(items_df: pd.DataFrame) -> pd.DataFrame:

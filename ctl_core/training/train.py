@@ -9,9 +9,10 @@ uses is its ``MethodSpec`` (ctl_core.training.methods); end-to-end batches are r
 """
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,24 @@ from ctl_core.data.categories import CATEGORY_INDEX, NUM_CATEGORIES
 from ctl_core.data.metadata import METADATA_FIELDS, MetadataVocab, product_metadata
 from ctl_core.data.tables import read_items
 from ctl_core.images import crop_box, load_image
-from ctl_core.model.backbone import build_transform, create_backbone
+from ctl_core.model.backbone import Backbone, build_transform, create_backbone
 from ctl_core.model.ctl_model import pick_device, save_run
 from ctl_core.model.features import cached_features, item_sources
 from ctl_core.model.heads import CTLHeads, HeadsConfig
+from ctl_core.model.stages import TrainableTop, num_stages
 from ctl_core.progress import Progress
-from ctl_core.training.category_examples import CategoryExampleLoss, training_examples
+from ctl_core.training import partial
+from ctl_core.training.category_examples import CategoryExampleLoss, training_example_sources, training_examples
 from ctl_core.training.gradient_cache import forward_backward_in_chunks
 from ctl_core.training.losses import make_style_loss
 from ctl_core.training.methods import MethodSpec, UnknownMethodError, get_method
+from ctl_core.training.recipes import (
+    DEFAULT_RECIPE,
+    PAPER_EPOCHS,
+    PAPER_NEGATIVES_PER_POSITIVE,
+    RECIPE_FIELDS,
+    recipe_values,
+)
 from ctl_core.training.samplers import (
     HeterogeneousPairMiner,
     OutfitBatchSampler,
@@ -50,7 +60,9 @@ class TrainingError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``margin=None`` takes the method's default (its ``MethodSpec.margin``).
+    """One training run. ``recipe`` (ctl_core.training.recipes: ``validated`` by default, or ``paper``) fills
+    ``epochs``, ``negatives_per_positive`` and ``margin`` where they are left None; a margin still None after that
+    takes the method's default (its ``MethodSpec.margin``).
 
     ``batch_size`` counts items: a batch holds ``batch_size // items_per_outfit`` outfits (plus, for
     triplet-category, one extra same-category negative per category in the batch). One epoch visits every
@@ -65,10 +77,16 @@ class TrainConfig:
     embeddings are computed chunk by chunk without a graph, the loss's gradients with respect to them are cached,
     then each chunk is run again with its graph and back-propagated (gradient caching, Gao et al. 2021) — so a
     256-item batch of triplets fits in a few GB instead of tens. ``None`` runs the batch in one piece.
+
+    ``mode="partial"`` fine-tunes the last ``trainable_stages`` stages of the backbone, its conv head and the heads
+    (lr ``backbone_lr`` for the backbone) from cached inputs of those stages (``train_partial``); first, for
+    ``warmup_epochs``, the heads alone on the frozen features. ``trainable_stages`` = every stage (Lite0: 8) is
+    end-to-end fine-tuning on images through the same code (the GPU's path; chunked as above).
     """
 
     method: str = "triplet-category"
-    epochs: int = 40
+    recipe: str = DEFAULT_RECIPE  # fills epochs / negatives_per_positive / margin left None (training.recipes)
+    epochs: int | None = None  # None: the recipe's, else the paper's 40
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
@@ -87,16 +105,26 @@ class TrainConfig:
     num_workers: int = 0
     max_steps: int | None = None
     chunk_size: int | None = 32
-    negatives_per_positive: int = 1  # triplet methods: negatives drawn per (anchor, positive) from the batch
+    negatives_per_positive: int | None = None  # triplet methods: batch negatives per (anchor, positive); None: recipe
     random_negatives_per_positive: int = 0  # triplet-category: random negatives added per (anchor, positive)
     metadata: tuple[str, ...] = ()
     meta_dim: int = 16
     meta_dropout: float = 0.3
     meta_min_count: int = 2
     category_batch: int = 64  # extra category examples per step (ctl_core.training.category_examples); 0: none
+    trainable_stages: int = 1  # mode "partial": backbone stages fine-tuned (ctl_core.model.stages)
+    warmup_epochs: int = 0  # mode "partial": epochs of heads alone on the frozen features first
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", tuple(self.metadata))
+        try:
+            from_recipe = recipe_values(self.recipe, self.method)
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
+        paper = {"epochs": PAPER_EPOCHS, "negatives_per_positive": PAPER_NEGATIVES_PER_POSITIVE, "margin": None}
+        for name in RECIPE_FIELDS:  # explicit values win; then the recipe; then the paper's
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, from_recipe.get(name, paper[name]))
         unknown = sorted(set(self.metadata) - set(METADATA_FIELDS))
         if unknown:
             raise TrainingError(f"unknown metadata field(s) {unknown}; expected some of {', '.join(METADATA_FIELDS)}")
@@ -108,8 +136,11 @@ class TrainConfig:
             get_method(self.method)
         except UnknownMethodError as e:
             raise TrainingError(str(e)) from None
-        if self.mode not in ("heads", "end-to-end"):
-            raise TrainingError(f"mode must be 'heads' or 'end-to-end', got {self.mode!r}")
+        if self.mode not in ("heads", "end-to-end", "partial"):
+            raise TrainingError(f"mode must be 'heads', 'end-to-end' or 'partial', got {self.mode!r}")
+        if self.trainable_stages < 0 or self.warmup_epochs < 0:
+            raise TrainingError(f"trainable_stages and warmup_epochs must be >= 0, got {self.trainable_stages} and "
+                                f"{self.warmup_epochs}")
         if self.chunk_size is not None and self.chunk_size < 4:
             raise TrainingError(f"chunk_size must be >= 4 (batch norm needs several items per chunk) or None, got "
                                 f"{self.chunk_size}")
@@ -175,6 +206,7 @@ class _Step:
             self.miner = TripletMiner(spec.negatives, seed=seeds[1], per_positive=c.negatives_per_positive,
                                       extra_random=c.random_negatives_per_positive)
         self.loss = make_style_loss(spec, n_outfits, embed_dim, c.resolved_margin, c.temperature)
+        self.active_triplets: list[float] = []  # triplet losses: share of mined triplets inside the margin, per step
 
     def style_loss(self, emb: torch.Tensor, batch: np.ndarray) -> torch.Tensor:
         labels = self.outfits[batch]
@@ -183,6 +215,11 @@ class _Step:
             return self.loss(emb, torch.as_tensor(labels), ids)
         local, _ = encode_labels(labels)  # "batch-outfit": codes within the batch, for the miner
         tup = tuple(t.to(emb.device) for t in self.miner.mine(local, self.categories[batch]))
+        if self.spec.loss == "triplet" and len(tup[0]):  # the loss averages over these only: record their share
+            with torch.no_grad():
+                d = self.loss.distance(emb.detach().float())
+                inside = self.loss.distance.margin(d[tup[0], tup[1]], d[tup[0], tup[2]]) + self.loss.margin > 0
+                self.active_triplets.append(float(inside.float().mean()))
         return self.loss(emb.float(), torch.as_tensor(local, device=emb.device), tup)
 
 
@@ -293,6 +330,9 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
                 progress(f"{stage} epoch {epoch}/{config.epochs}", i + 1, steps)
         row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()},
                "category_acc": correct / max(seen, 1)}
+        if step.active_triplets:  # triplet methods: what shows learning while the loss stays near the margin
+            row["active_triplets"] = float(np.mean(step.active_triplets))
+            step.active_triplets.clear()
         if evaluate is not None:
             row.update(evaluate())
         row["seconds"] = time.perf_counter() - t0
@@ -417,13 +457,85 @@ def train_end_to_end(ws: Workspace, sources: list[tuple[str, tuple | None]], out
     return heads.cpu().eval(), curves
 
 
+def train_partial(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit_ids: np.ndarray,
+                  categories: np.ndarray, backbone: Backbone, config: TrainConfig, progress: Progress | None = None,
+                  *, example_sources: tuple[list, np.ndarray] | None = None, init_heads: CTLHeads | None = None,
+                  ) -> tuple[CTLHeads, pd.DataFrame]:
+    """Fine-tune the last ``config.trainable_stages`` stages of ``backbone`` (in place) and heads, forward = cached
+    stage input -> those stages -> conv head -> pool -> heads, with the samplers and losses of every mode.
+
+    Batch norm inside the backbone keeps its ImageNet statistics (eval mode; its affine weights train), so a
+    row's features do not depend on its batch. ``example_sources`` (sources, category indices): labelled photos
+    for the category head, through the trainable stages too. ``init_heads``: start from these heads (copied)
+    instead of ``config.warmup_epochs`` of heads-only training. After training the heads' input statistics are
+    set to the fine-tuned features of the training rows (``partial.refresh_input_norm``). With every stage
+    trainable the input is the image (no cache; ``config.chunk_size`` chunks, no category examples).
+    """
+    k, n_stages = config.trainable_stages, num_stages(backbone)
+    if k > n_stages:
+        raise TrainingError(f"trainable_stages must be at most {n_stages} for backbone {backbone.name!r}, got {k}")
+    cats, (outfits, _) = _category_codes(categories), encode_labels(outfit_ids)
+    device = pick_device(config.device)
+    backbone.eval().requires_grad_(False)
+    top = TrainableTop(backbone, k).requires_grad_(True)
+    inputs = partial.stage_inputs(ws, backbone, sources, k, progress).to(device) if k < n_stages else None
+    examples = None
+    if example_sources is not None and inputs is not None and config.category_batch > 0:
+        ex, bad = partial.stage_inputs(ws, backbone, example_sources[0], k, progress, skip_bad=True)
+        examples = (ex.subset(np.flatnonzero(~bad)), example_sources[1][~bad])
+    curves = []
+    if init_heads is None and config.warmup_epochs > 0 and inputs is not None:
+        ex_feats = None if examples is None else (partial.pooled(top, examples[0]), examples[1])
+        init_heads, warm = train_heads(partial.pooled(top, inputs), outfit_ids, categories,
+                                       replace(config, mode="heads", epochs=config.warmup_epochs), progress,
+                                       category_examples=ex_feats)
+        curves.append(warm.assign(phase="heads"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if init_heads is None:
+            heads = CTLHeads(HeadsConfig(in_dim=backbone.num_features, embed_dim=config.embed_dim))
+        else:
+            heads = copy.deepcopy(init_heads)
+            heads.input_norm.reset_running_stats()  # the fine-tuned features' statistics from here on
+        heads, top = heads.to(device), top.to(device)
+        try:
+            step = _Step(config, outfits, cats, config.embed_dim)
+        except AssertionError as e:
+            raise TrainingError(f"cannot train {config.method}: {e}") from None
+        step.loss.to(device)
+        params = [{"params": heads.parameters()}, {"params": top.parameters(), "lr": config.backbone_lr}]
+        if any(True for _ in step.loss.parameters()):
+            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
+        extra = None
+        if examples is not None:
+            ex_maps = examples[0].maps[torch.as_tensor(examples[0].rows)].numpy()
+            ex_loss = CategoryExampleLoss(ex_maps, examples[1], config.category_batch, config.seed, device,
+                                          featurize=top)
+            extra = lambda: ex_loss(heads)
+        if inputs is not None:
+            batches, forward = (lambda: ((b, b) for b in step.sampler)), (lambda b: top(inputs.take(b)))
+        else:  # every stage trainable: images, as end-to-end mode reads them
+            loader = torch.utils.data.DataLoader(_ItemImages(ws, sources, build_transform(backbone.preprocess)),
+                                                 batch_sampler=step.sampler, num_workers=config.num_workers)
+            batches = lambda: ((idx.numpy(), x) for x, idx in loader)
+            forward = lambda x: top(x.to(device, non_blocking=True))
+        curves.append(_run_epochs(config, step, heads, batches, forward, _optimizer(config, params), device,
+                                  progress, None, [heads], chunk=None if inputs is not None else config.chunk_size,
+                                  per_step=inputs is None, extra_category=extra).assign(phase="partial"))
+    if inputs is not None:
+        partial.refresh_input_norm(heads, partial.pooled(top, inputs))
+    backbone.cpu().requires_grad_(True)
+    return heads.cpu().eval(), pd.concat(curves, ignore_index=True)
+
+
 def train(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKBONE,
           progress: Progress | None = None) -> Path:
     """Train ``config.method`` on the workspace's train split and write the run folder; returns ws.model_dir(method).
 
     Heads mode trains on cached features (computed once per backbone, resumable); the test split's cached
     features are used only to draw the validation curves. End-to-end mode fine-tunes the backbone on images and
-    also writes ``backbone.pt`` (its state_dict) to the run folder.
+    also writes ``backbone.pt`` (its state_dict) to the run folder; so does partial mode (the whole backbone, its
+    last stages fine-tuned), which serving loads like an end-to-end run's.
     """
     items = read_items(ws.items_csv)
     train_items = items[items["split"] == "train"].reset_index(drop=True)
@@ -449,6 +561,12 @@ def train(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKB
                                     category_examples=examples)
         save_run(run_dir, heads, backbone.name, config.to_dict(), curves,
                  extra={"category_examples": 0 if examples is None else len(examples[1])})
+    elif config.mode == "partial":
+        examples = training_example_sources(ws) if config.category_batch > 0 else None
+        heads, curves = train_partial(ws, item_sources(train_items), train_items["outfit_id"].to_numpy(),
+                                      train_items["category"].to_numpy(), backbone, config, progress,
+                                      example_sources=examples)
+        save_run(run_dir, heads, backbone.name, config.to_dict(), curves, backbone_state=backbone.state_dict())
     else:
         heads, curves = train_end_to_end(ws, item_sources(train_items), train_items["outfit_id"].to_numpy(),
                                          train_items["category"].to_numpy(), backbone, config, progress)

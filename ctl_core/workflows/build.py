@@ -14,6 +14,7 @@ The wall time of each step goes to ``data/build_report.json`` and is printed.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from ctl_core.progress import Progress
 from ctl_core.serving import engines
 from ctl_core.serving.product_shot import fit_person_detector
 from ctl_core.training import train as training
+from ctl_core.training.recipes import DEFAULT_RECIPE
 from db.session import init_db, make_engine
 from db.stats import save_offline_metrics
 
@@ -54,7 +56,8 @@ class BuildConfig:
     force: bool = False
     evaluate: bool = True
     export: bool = False
-    epochs: int | None = None                  # None: each method's default; tests use 1-2
+    epochs: int | None = None                  # None: the recipe's for each method; tests use 1-2
+    recipe: str = DEFAULT_RECIPE               # training.recipes: "validated" (default) or "paper"
     cleanup: dataset.CleanupConfig | None = None
     engine: engines.EngineConfig = engines.EngineConfig()  # where features, catalogue inference and indices run
 
@@ -154,12 +157,13 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
     extra = {"epochs": config.epochs} if config.epochs is not None else {}
     for m in config.methods:
         def train(m: str = m) -> str:
-            run = training.train(ws, training.TrainConfig(method=m, seed=config.seed, **extra),
+            run = training.train(ws, training.TrainConfig(method=m, seed=config.seed, recipe=config.recipe, **extra),
                                  backbone_name=config.backbone, progress=progress)
             return str(run)
 
-        step(2, f"train {m}", config.force or stale(ws.heads_path(m), ws.items_csv, ws.category_examples_csv), train,
-             f"training {m}")
+        retrain = (config.force or stale(ws.heads_path(m), ws.items_csv, ws.category_examples_csv)
+                   or trained_recipe(ws, m) != config.recipe)
+        step(2, f"train {m}", retrain, train, f"training {m} ({config.recipe} recipe)")
     if config.evaluate:
         def run_eval() -> str:
             table = evaluation.evaluate_all(ws, list(config.methods), progress=progress)
@@ -179,6 +183,14 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
              run_index, f"catalogue inference and per-category indices for {m}")
         if config.export and not ws.export_path(m).exists():
             export_model(ws, m)
+
+
+def trained_recipe(ws: Workspace, method: str) -> str | None:
+    """The recipe a trained run used (its config.json; runs from before recipes existed used the paper's)."""
+    try:
+        return json.loads(ws.run_config_path(method).read_text()).get("recipe", "paper")
+    except (OSError, ValueError):
+        return None
 
 
 def featurize_items(ws: Workspace, backbone_name: str = DEFAULT_BACKBONE, progress: Progress | None = None,

@@ -10,6 +10,7 @@ from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace
 from ctl_core.data import dataset, universe
 from ctl_core.progress import Progress
 from ctl_core.serving import engines
+from ctl_core.training.recipes import DEFAULT_RECIPE
 from ctl_core.workflows.build import BuildConfig, BuildReport, build_workspace
 from ctl_core.workflows.build import featurize_items as featurize_items  # re-exported for older callers
 from ctl_core.workflows.build import store_offline_metrics as store_offline_metrics  # re-exported
@@ -24,7 +25,8 @@ class DemoConfig:
     force: bool = False
     evaluate: bool = True
     export: bool = False
-    epochs: int | None = None  # None: each method's default; tests use 1-2
+    epochs: int | None = None  # None: the recipe's for each method; tests use 1-2
+    recipe: str = DEFAULT_RECIPE  # training.recipes: "validated" (default) or "paper" (the paper's Table 4)
     engine: engines.EngineConfig = engines.EngineConfig()  # where features, catalogue inference and indices run
 
 
@@ -74,7 +76,7 @@ def build_demo(ws: Workspace, config: DemoConfig = DemoConfig(), progress: Progr
 def demo_build_config(config: DemoConfig) -> BuildConfig:
     """The build steps of a demo: the paper's cleanup rules with the demo's seed, and the demo's choices."""
     return BuildConfig(methods=config.methods, backbone=config.backbone, seed=config.seed, force=config.force,
-                       evaluate=config.evaluate, export=config.export, epochs=config.epochs,
+                       evaluate=config.evaluate, export=config.export, epochs=config.epochs, recipe=config.recipe,
                        cleanup=dataset.CleanupConfig(seed=config.seed), engine=config.engine)
 
 
