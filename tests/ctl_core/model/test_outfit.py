@@ -68,8 +68,8 @@ def test_outfit_score_is_permutation_invariant():
     valid = torch.ones(2, 6, dtype=torch.bool)
     perm = torch.tensor([4, 2, 5, 0, 3, 1])
     with torch.no_grad():
-        assert torch.allclose(m.compatibility(feats, cats, valid), m.compatibility(feats[:, perm], cats[:, perm], valid),
-                              atol=1e-5)
+        assert torch.allclose(m.compatibility(feats, cats, valid),
+                              m.compatibility(feats[:, perm], cats[:, perm], valid), atol=1e-5)
         assert torch.allclose(m.query(feats, cats, valid, torch.tensor([1, 2])),
                               m.query(feats[:, perm], cats[:, perm], valid, torch.tensor([1, 2])), atol=1e-5)
 
