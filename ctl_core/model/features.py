@@ -27,7 +27,7 @@ import os
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from ctl_core.images import ImageError, crop_box, load_image
 from ctl_core.io import atomic_path, atomic_write_json, file_stamp, save_npy_atomic
 from ctl_core.model.backbone import Backbone, inference_copy, normalize_batch, to_uint8_array
 from ctl_core.model.device import pick_device
+from ctl_core.model.stages import frozen_input, num_stages
 from ctl_core.progress import Progress
 
 Box = tuple[int, int, int, int]
@@ -86,14 +87,20 @@ def _read_keys(path: Path) -> tuple[list[str], list[str]]:
 class _Cache:
     """The feature cache folder of one backbone (see the module docstring)."""
 
-    def __init__(self, folder: Path, backbone: Backbone):
+    def __init__(self, folder: Path, backbone: Backbone, shape: tuple[int, ...] | None = None,
+                 dtype: type = np.float32):
+        """``shape``/``dtype``: one row's shape and type when it is not a (D,) float32 pooled feature (a stage
+        input map, see ``cached_stage_inputs``); both are then recorded in meta.json."""
         self.folder = folder
         self.parts = folder / PARTS_DIR
-        self.meta = {"backbone": backbone.cache_name, "fingerprint": backbone.fingerprint,
-                     "dim": int(backbone.num_features)}
+        self.shape = (int(backbone.num_features),) if shape is None else tuple(int(v) for v in shape)
+        self.dtype = np.dtype(dtype)
+        self.meta = {"backbone": backbone.cache_name, "fingerprint": backbone.fingerprint, "dim": self.shape[0]}
+        if shape is not None:
+            self.meta.update(shape=list(self.shape), dtype=self.dtype.name)
         self.keys: list[str] = []
         self.stamps: list[str] = []
-        self.feats = np.zeros((0, backbone.num_features), np.float32)
+        self.feats = np.zeros((0, *self.shape), self.dtype)
         self._part_no = 0
         self._part_files: list[Path] = []  # parts this instance read or wrote; only these are deleted
 
@@ -133,12 +140,13 @@ class _Cache:
             keys += k[:n]
             stamps += s[:n]
             blocks.append(f[:n])
-        dim = self.meta["dim"]
-        feats = np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros((0, dim), np.float32)
-        if feats.shape[1] != dim:
-            warnings.warn(f"feature cache {self.folder} holds {feats.shape[1]}-d rows, expected {dim}; recomputing")
+        empty = np.zeros((0, *self.shape), self.dtype)
+        feats = np.concatenate(blocks).astype(self.dtype, copy=False) if blocks else empty
+        if feats.shape[1:] != self.shape:
+            warnings.warn(f"feature cache {self.folder} holds rows of shape {feats.shape[1:]}, expected "
+                          f"{self.shape}; recomputing")
             self._clear()
-            keys, stamps, feats, part_keys = [], [], np.zeros((0, dim), np.float32), []
+            keys, stamps, feats, part_keys = [], [], empty, []
             self._part_files = []
         # later rows (newer stamps) win over earlier ones with the same key
         last = {k: i for i, k in enumerate(keys)}
@@ -165,7 +173,7 @@ class _Cache:
         self.parts.mkdir(parents=True, exist_ok=True)
         stem = f"{time.time_ns():020d}-{os.getpid()}-{self._part_no:05d}"
         self._part_no += 1
-        save_npy_atomic(self.parts / f"{stem}.npy", feats.astype(np.float32, copy=False))
+        save_npy_atomic(self.parts / f"{stem}.npy", feats.astype(self.dtype, copy=False))
         _save_keys_atomic(self.parts / f"{stem}.keys.csv", keys, stamps)
         self._part_files += [self.parts / f"{stem}.npy", self.parts / f"{stem}.keys.csv"]
 
@@ -182,7 +190,7 @@ class _Cache:
             keys, stamps, feats = [keys[j] for j in keep], [stamps[j] for j in keep], feats[keep]
         self.keys += keys
         self.stamps += stamps
-        self.feats = np.concatenate([self.feats, feats.astype(np.float32, copy=False)])
+        self.feats = np.concatenate([self.feats, feats.astype(self.dtype, copy=False)])
 
     def consolidate(self) -> None:
         """Write everything into features.npy + keys.csv (features first, then keys), then drop the parts."""
@@ -278,10 +286,51 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
     ``skip_bad=True`` returns ``(features, bad_mask)`` (see the module docstring); otherwise an unreadable
     image raises ``ImageError`` naming the file.
     """
+    cache = _Cache(ws.features_dir(backbone.cache_name), backbone)
+    return _cached(ws, backbone, sources, cache, lambda bb, x: bb.forward_features(x), batch_size, num_workers,
+                   device, progress, skip_bad, chunk_size, compile)
+
+
+def stage_cache_name(backbone: Backbone, k: int, flip: bool = False) -> str:
+    """Folder under ``features/`` of the input of ``backbone``'s last ``k`` stages, e.g.
+    ``efficientnet-lite0-stage7-input`` (k = 1: stage 7 of 0..7), ``...-flip`` for mirrored images."""
+    return f"{backbone.cache_name}-stage{num_stages(backbone) - k}-input{'-flip' if flip else ''}"
+
+
+def cached_stage_inputs(ws: Workspace, backbone: Backbone, sources: Sequence[Source], k: int, *, flip: bool = False,
+                        batch_size: int = 32, num_workers: int | None = None, device: str | torch.device = "cpu",
+                        progress: Progress | None = None, skip_bad: bool = False, chunk_size: int = 256,
+                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The input maps of the last ``k`` stages (ctl_core.model.stages), (len(sources), C, h, w) float16, aligned
+    with ``sources``; cached like ``cached_features`` (same keys, stamps, parts, resumption) in
+    ``features/<stage_cache_name>``. ``flip``: of the horizontally mirrored images (augmentation).
+    ``k`` must leave a frozen stage (k < num_stages): the images themselves are not cached.
+    """
+    if not 0 <= k < num_stages(backbone):
+        raise ValueError(f"stage inputs are cached for 0 <= k < {num_stages(backbone)}, got {k}")
+    s = backbone.preprocess.input_size
+    was_training = backbone.training
+    with torch.no_grad():
+        shape = tuple(frozen_input(backbone.eval(), torch.zeros(1, 3, s, s), k).shape[1:])
+    backbone.train(was_training)
+    cache = _Cache(ws.features_dir(stage_cache_name(backbone, k, flip)), backbone, shape, np.float16)
+
+    def forward(bb: Backbone, x: torch.Tensor) -> torch.Tensor:
+        return frozen_input(bb, x.flip(3) if flip else x, k)
+
+    return _cached(ws, backbone, sources, cache, forward, batch_size, num_workers, device, progress, skip_bad,
+                   chunk_size, False)
+
+
+def _cached(ws: Workspace, backbone: Backbone, sources: Sequence[Source], cache: _Cache,
+            forward: Callable[[Backbone, torch.Tensor], torch.Tensor], batch_size: int, num_workers: int | None,
+            device: str | torch.device, progress: Progress | None, skip_bad: bool, chunk_size: int,
+            compile: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``cached_features`` for any cache: ``forward(inference backbone, batch)`` gives the rows to cache."""
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be positive, got {batch_size} and {chunk_size}")
     dev = pick_device(device) if isinstance(device, str) else device
-    cache = _Cache(ws.features_dir(backbone.cache_name), backbone).load()
+    cache.load()
     keys = [source_key(p, b) for p, b in sources]
     stamps: dict[str, str] = {}
     todo: list[Source] = []
@@ -296,13 +345,13 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
 
     bad_keys: dict[str, str] = {}
     if todo:
-        bad_keys = _compute(ws, backbone, todo, stamps, cache, batch_size, num_workers, dev, progress,
+        bad_keys = _compute(ws, backbone, todo, stamps, cache, forward, batch_size, num_workers, dev, progress,
                             skip_bad, chunk_size, compile)
     elif progress is not None:
         progress("features", 0, 0)
 
     index = cache.index()
-    out = np.zeros((len(sources), backbone.num_features), np.float32)
+    out = np.zeros((len(sources), *cache.shape), cache.dtype)
     bad = np.zeros(len(sources), dtype=bool)
     # a row counts only if it was computed from the file as it is now (a now-broken file must not reuse old rows)
     rows = np.array([i if (i := index.get(k, -1)) >= 0 and cache.stamps[i] == stamps[k] else -1 for k in keys],
@@ -320,7 +369,8 @@ def cached_features(ws: Workspace, backbone: Backbone, sources: Sequence[Source]
 
 
 def _compute(ws: Workspace, backbone: Backbone, todo: list[Source], stamps: dict[str, str], cache: _Cache,
-             batch_size: int, num_workers: int | None, dev: torch.device, progress: Progress | None,
+             forward: Callable[[Backbone, torch.Tensor], torch.Tensor], batch_size: int, num_workers: int | None,
+             dev: torch.device, progress: Progress | None,
              skip_bad: bool, chunk_size: int, compile: bool) -> dict[str, str]:
     bb = inference_copy(backbone, channels_last=True).to(dev)
     # a compiled body gets full batches only (the last one padded), so it never recompiles for a new shape
@@ -358,7 +408,7 @@ def _compute(ws: Workspace, backbone: Backbone, todo: list[Source], stamps: dict
                 if pad_to > n:
                     arr = np.concatenate([arr, np.zeros((pad_to - n, *arr.shape[1:]), arr.dtype)])
                 x = normalize_batch(torch.from_numpy(arr).to(dev), pre)  # uint8 travels, not float
-                f = bb.forward_features(x)[:n].float().cpu().numpy()
+                f = forward(bb, x)[:n].float().cpu().numpy().astype(cache.dtype, copy=False)
                 good = np.ones(n, dtype=bool)
                 good[[i for i, _ in bad]] = False
                 buf_keys.extend(source_key(*j) for j, g in zip(batch_jobs, good) if g)
