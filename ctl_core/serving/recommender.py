@@ -51,6 +51,7 @@ from ctl_core.io import to_jsonable
 from ctl_core.model import features as features_mod
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.catalogue import load_catalogue_inference
+from ctl_core.serving.diversity import mmr_positions
 from ctl_core.serving.index import CategoryIndices, IndexMismatchError
 from ctl_core.serving.product_shot import ProductShotScorer, import_flag, served_as_product_shot
 from ctl_core.serving.understand import shot_warning, understand_pil
@@ -75,19 +76,20 @@ class BlendConfig:
     oversample: int = 3  # pool depth multiplier when a re-ranking term (or dedupe) is on
     dedupe: bool = True  # drop colour variants (same group_id) and near-identical images of picked items
     duplicate_cosine: float = 0.97  # backbone-feature cosine above which two items count as the same image
+    row_diversity: float = 0.05  # MMR within each category row over backbone features (ctl_core.serving.diversity)
 
     def __post_init__(self):
         if self.strategy not in ("round_robin", "distance"):
             raise ValueError(f"unknown blending strategy {self.strategy!r}; use 'round_robin' or 'distance'")
-        if self.price_weight < 0 or self.diversity < 0:
-            raise ValueError("price_weight and diversity must be >= 0")
+        if self.price_weight < 0 or self.diversity < 0 or self.row_diversity < 0:
+            raise ValueError("price_weight, diversity and row_diversity must be >= 0")
         if not -1.0 <= self.duplicate_cosine <= 1.0:
             raise ValueError(f"duplicate_cosine must be in [-1, 1], got {self.duplicate_cosine}")
 
     @property
     def reranks(self) -> bool:
         """Whether pools need depth and stored vectors (a re-ranking term or dedupe is on)."""
-        return bool(self.price_weight or self.diversity or self.dedupe)
+        return bool(self.price_weight or self.diversity or self.dedupe or self.row_diversity)
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,15 @@ def dedupe_positions(pool: _Pool, n: int, config: BlendConfig) -> list[int]:
     return kept
 
 
+def row_positions(pool: _Pool, n: int, config: BlendConfig) -> list[int]:
+    """The positions of ``pool`` its category row shows: ``dedupe_positions``, spread by ``config.row_diversity``."""
+    if not config.row_diversity:
+        return dedupe_positions(pool, n, config)
+    looks = pool.looks if pool.looks is not None else pool.vectors
+    dup = (lambda i: _duplicates([pool], pool, i, config)[0]) if config.dedupe else None
+    return mmr_positions(pool.base, looks, n, config.row_diversity, dup)
+
+
 def blend(pools: Sequence[_Pool], k: int, config: BlendConfig) -> list[tuple[_Pool, int, float]]:
     """Merge per-category pools into ``k`` picks ``(pool, position, score)``; see the module docstring."""
     heads = [0] * len(pools)  # fast path: without diversity, a pool's best remaining is its head
@@ -289,7 +300,7 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
         groups = [str((infos[i].get("group_id") if infos else "") or "") for i in order]
         cand = [ids[i] for i in order]
         pools.append(_Pool(c, cand, dist[order], base[order], prices[order], vecs, groups,
-                           looks(cand) if (looks is not None and bc.dedupe) else None))
+                           looks(cand) if (looks is not None and (bc.dedupe or bc.row_diversity)) else None))
     t2 = time.perf_counter()
 
     def result(p: _Pool, i: int, score: float) -> Result:  # stage 4: blending
@@ -298,7 +309,7 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
                       price=_as_price(info.get("price")), score=float(score),
                       image_path=str(info.get("image_path", "") or ""), title=str(info.get("title", "") or ""))
 
-    per_category = {p.category: [result(p, i, p.base[i]) for i in dedupe_positions(p, per_k, bc)] for p in pools}
+    per_category = {p.category: [result(p, i, p.base[i]) for i in row_positions(p, per_k, bc)] for p in pools}
     results = [result(p, i, s) for p, i, s in blend(pools, k, bc)]
     t3 = time.perf_counter()
     timings = {"candidates": (t1 - t0) * 1e3, "scoring": (t2 - t1) * 1e3, "blending": (t3 - t2) * 1e3}
@@ -372,8 +383,17 @@ class Recommender:
         return self._info.get(item_id, {})
 
     def recommend(self, item_id: str | None = None, image=None, k: int = 10, max_categories: int | None = None,
-                  categories: Sequence[str] | None = None, blend: BlendConfig = BlendConfig()) -> Recommendation:
-        """Complementary products for a catalogue ``item_id`` or an ``image`` (PIL image, bytes, path or file)."""
+                  categories: Sequence[str] | None = None, blend: BlendConfig = BlendConfig(),
+                  on_non_product: str | None = None) -> Recommendation:
+        """Complementary products for a catalogue ``item_id`` or an ``image`` (PIL image, bytes, path or file).
+
+        ``on_non_product`` ("warn" | "refuse"; None: the config's): what a query that does not look like a product
+        shot gets — a warning beside the results, or ``NotProductShotError`` (``recommend --refuse-non-product``,
+        the app's sidebar toggle).
+        """
+        mode = self.config.on_non_product if on_non_product is None else on_non_product
+        if mode not in ("warn", "refuse"):
+            raise RecommendError(f"on_non_product must be 'warn' or 'refuse', got {mode!r}")
         if (item_id is None) == (image is None):
             raise RecommendError("give exactly one of item_id or image")
         if k < 1:
@@ -400,7 +420,7 @@ class Recommender:
         is_shot = bool(served_as_product_shot([shot], [flag], self.threshold)[0])
         warning = None if is_shot else (shot_warning(shot, self.threshold)
                                         or "the catalogue marks this image as not a product shot")
-        if warning and self.config.on_non_product == "refuse":
+        if warning and mode == "refuse":
             raise NotProductShotError(warning)
         comp = complementary_categories(category)
         if categories is not None:
