@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ctl_core import cli_admin, cli_report
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace, default_workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
 
 
@@ -71,14 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--test-fraction", type=float, default=0.15)
 
     tr = sub.add_parser("train", help="train one method (over cached backbone features, or end-to-end)")
-    tr.add_argument("--method", required=True, choices=METHODS)
+    tr.add_argument("--method", required=True, choices=[*METHODS, OUTFIT_METHOD],
+                    help=f"one of the five Table-4 methods, or {OUTFIT_METHOD} (the outfit model; early-stopped on a "
+                         "validation split of the training outfits; takes --epochs, --lr, --seed, --backbone)")
     tr.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     add_recipe_arg(tr)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--mode", choices=["heads", "end-to-end"], default="heads",
-                    help="heads: over cached features (CPU default); end-to-end: fine-tune the backbone too (GPU)")
+    tr.add_argument("--mode", choices=["heads", "end-to-end", "partial"], default="heads",
+                    help="heads: over cached features (CPU default); end-to-end: fine-tune the backbone too (GPU); "
+                         "partial: fine-tune the backbone's last --trainable-stages from cached activations (CPU)")
+    tr.add_argument("--trainable-stages", type=int, default=None,
+                    help="partial: backbone stages fine-tuned (default 1; Lite0 has 8, all of them = end to end)")
+    tr.add_argument("--warmup-epochs", type=int, default=None,
+                    help="partial: epochs of heads alone on the frozen features before fine-tuning (default 0)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--backbone", default=DEFAULT_BACKBONE)
     tr.add_argument("--chunk-size", type=int, default=None,
@@ -273,19 +280,30 @@ def _import(ws, args, progress):
         print("next: python -m ctl_core build   (cleanup, features, the methods, evaluation, indices)")
 
 
+def _train_outfit(ws, args, progress):
+    from ctl_core.training.outfit import OutfitTrainConfig, train_outfit
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
+    run = train_outfit(ws, OutfitTrainConfig(seed=args.seed, **overrides), backbone_name=args.backbone,
+                       progress=progress)
+    print(f"trained {OUTFIT_METHOD}: {run}")
+
+
 def _dataset(ws, args, progress):
     from ctl_core.data.dataset import CleanupConfig, build_dataset
     print(build_dataset(ws, CleanupConfig(seed=args.seed, test_fraction=args.test_fraction), progress=progress))
 
 
 def _train(ws, args, progress):
+    if args.method == OUTFIT_METHOD:
+        return _train_outfit(ws, args, progress)
     from ctl_core.training import train as training
     from ctl_core.training.train import TrainConfig
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
                  if v is not None}
     if args.chunk_size is not None:
         overrides["chunk_size"] = args.chunk_size or None  # 0: the whole batch at once
-    for key in ("metadata", "meta_dropout", "margin", "items_per_outfit", "negatives_per_positive"):
+    for key in ("metadata", "meta_dropout", "margin", "items_per_outfit", "negatives_per_positive",
+                "trainable_stages", "warmup_epochs"):
         if getattr(args, key) is not None:
             overrides[key] = tuple(args.metadata) if key == "metadata" else getattr(args, key)
     config = TrainConfig(method=args.method, seed=args.seed, mode=args.mode, device=args.device, recipe=args.recipe,

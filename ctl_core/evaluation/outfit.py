@@ -5,8 +5,7 @@ The outfit model is not an embedding: a candidate's score depends on the questio
   candidate with the highest score wins (the pairwise methods' lowest distance sum, mirrored);
 - Recall@K: the query is one item; each corpus item is scored with the query vector for ITS category (one
   forward pass per (query, category)), ranked by descending score;
-- compatibility: the model's outfit logit. Pairwise methods score an outfit by the negative mean pairwise distance
-  of its items (``embedding_compat_scores``).
+- compatibility: the model's outfit logit (pairwise methods: ``table4.embedding_compat_scores``).
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 
 from ctl_core.data.categories import CATEGORY_INDEX, NUM_CATEGORIES
-from ctl_core.evaluation.metrics import compat_auc, euclidean, fitb_accuracy, recall_at_k
+from ctl_core.evaluation.metrics import compat_auc, fitb_accuracy, recall_at_k
 from ctl_core.evaluation.protocol import CompatQuestions, FitbQuestions, Protocol, RecallCorpora
 from ctl_core.model.outfit import OutfitTransformer
 
@@ -106,21 +105,3 @@ class OutfitScorer:
             out["compat_AUC"] = self.compat_auc(compat)
             out["n_compat"] = int(len(compat.labels))
         return out
-
-
-def embedding_compat_scores(emb: np.ndarray, compat: CompatQuestions) -> np.ndarray:
-    """Outfit scores of a pairwise style embedding: minus the mean pairwise Euclidean distance of the items."""
-    emb = np.asarray(emb, dtype=np.float32)
-    out = np.empty(len(compat.outfits))
-    for s in range(0, len(out), 128):
-        r = compat.outfits[s:s + 128]
-        e = emb[np.maximum(r, 0)]
-        d = euclidean(e[:, :, None, :], e[:, None, :, :])
-        valid = (r >= 0)[:, :, None] & (r >= 0)[:, None, :]
-        valid &= ~np.eye(r.shape[1], dtype=bool)[None]
-        out[s:s + 128] = -(np.where(valid, d, 0.0).sum((1, 2)) / np.maximum(valid.sum((1, 2)), 1))
-    return out
-
-
-def embedding_compat_auc(emb: np.ndarray, compat: CompatQuestions) -> float:
-    return compat_auc(embedding_compat_scores(emb, compat), compat.labels)

@@ -15,16 +15,18 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace
 from ctl_core.data.categories import CATEGORY_INDEX
 from ctl_core.data.tables import read_items
-from ctl_core.evaluation.metrics import category_accuracy, euclidean, fitb_accuracy, recall_at_k
+from ctl_core.evaluation.metrics import category_accuracy, compat_auc, euclidean, fitb_accuracy, recall_at_k
 from ctl_core.evaluation.protocol import (
+    CompatQuestions,
     EvalConfig,
     EvaluationError,
     FitbQuestions,
     Protocol,
     RecallCorpora,
+    build_compat_questions,
     build_protocol,
     select_test_items,
 )
@@ -37,13 +39,14 @@ BASELINES: tuple[str, ...] = ("random", "visual")
 # The n behind each figure, in its own column beside the figures it counts: test outfits for R@K (both corpus
 # modes use the same outfits), questions for FITB, test items for category accuracy.
 N_COLUMNS: dict[str, str] = {"R@K": "n_R@K", "FITB": "n_FITB", "category_acc": "n_category_acc",
-                             "FITB_external": "n_FITB_external"}
+                             "compat_AUC": "n_compat", "FITB_external": "n_FITB_external"}
 
 
 def table_columns(external: bool = False) -> list[str]:
     """The columns of eval/table.csv in order: each metric group followed by its n."""
     cols = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", N_COLUMNS["R@K"],
-            "FITB", N_COLUMNS["FITB"], "category_acc", N_COLUMNS["category_acc"]]
+            "FITB", N_COLUMNS["FITB"], "compat_AUC", N_COLUMNS["compat_AUC"], "category_acc",
+            N_COLUMNS["category_acc"]]
     if external:
         cols += ["FITB_external", N_COLUMNS["FITB_external"], "n_FITB_external_skipped"]
     return cols
@@ -78,6 +81,24 @@ def fitb_distance_sums(emb: np.ndarray, fitb: FitbQuestions, batch: int = 512) -
         d = euclidean(emb[fitb.candidates[s:s + batch]][:, :, None, :], emb[np.maximum(q, 0)][:, None, :, :])
         out[s:s + batch] = np.where((q >= 0)[:, None, :], d, 0.0).sum(axis=2)
     return out
+
+
+def embedding_compat_scores(emb: np.ndarray, compat: CompatQuestions) -> np.ndarray:
+    """Outfit scores of a pairwise style embedding: minus the mean pairwise Euclidean distance of the items."""
+    emb = np.asarray(emb, dtype=np.float32)
+    out = np.empty(len(compat.outfits))
+    for s in range(0, len(out), 128):
+        r = compat.outfits[s:s + 128]
+        e = emb[np.maximum(r, 0)]
+        d = euclidean(e[:, :, None, :], e[:, None, :, :])
+        valid = (r >= 0)[:, :, None] & (r >= 0)[:, None, :]
+        valid &= ~np.eye(r.shape[1], dtype=bool)[None]
+        out[s:s + 128] = -(np.where(valid, d, 0.0).sum((1, 2)) / np.maximum(valid.sum((1, 2)), 1))
+    return out
+
+
+def embedding_compat_auc(emb: np.ndarray, compat: CompatQuestions) -> float:
+    return compat_auc(embedding_compat_scores(emb, compat), compat.labels)
 
 
 def score_protocol(emb: np.ndarray, protocol: Protocol) -> dict:
@@ -234,16 +255,22 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: EvalConfig = EvalConfig(),
                  progress: Progress | None = None, backbone_name: str | None = None,
                  baselines: bool = True) -> pd.DataFrame:
-    """Table 4: every trained run (or ``methods``) plus the "random" and "visual" baselines on one protocol.
+    """Table 4: every trained run (or ``methods``) plus the "random" and "visual" baselines on one protocol, and
+    the outfit model (``OUTFIT_METHOD``) when it is trained and ``methods`` is None or names it.
 
     Writes ``ws.eval_dir``/table.csv and table.json, and merges each run's metrics into its metrics.json.
     Metrics are fractions in [0, 1]; ``category_acc`` is NaN for baselines.
     """
     items = select_test_items(read_items(ws.items_csv)).reset_index(drop=True)
     if methods is None:
-        methods = ws.trained_methods()
+        methods = ws.trained_methods() + ([OUTFIT_METHOD] if ws.outfit_weights_path.exists() else [])
     methods = list(methods)
     for m in methods:
+        if m == OUTFIT_METHOD:
+            if not ws.outfit_weights_path.exists():
+                raise EvaluationError(f"no trained outfit model (missing {ws.outfit_weights_path}); train it first "
+                                      f"(python -m ctl_core train --method {OUTFIT_METHOD})")
+            continue
         if not ws.heads_path(m).exists():
             raise EvaluationError(f"no trained run for {m!r} (missing {ws.heads_path(m)}); "
                                   f"train it first (python -m ctl_core train --method {m})")
@@ -258,6 +285,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
         emb_items = items
     n_test = len(items)
     protocol = build_protocol(items, config)
+    compat = build_compat_questions(items, config.seed)
     labels = np.array([CATEGORY_INDEX[c] for c in items["category"]])
     names = [*(BASELINES if baselines else ()), *methods]
     total = len(names)
@@ -265,6 +293,8 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
 
     def score(name: str, emb: np.ndarray, logits: np.ndarray | None) -> dict:
         res = score_protocol(emb[:n_test], protocol)
+        res["compat_AUC"] = embedding_compat_auc(emb[:n_test], compat)
+        res[N_COLUMNS["compat_AUC"]] = int(len(compat.labels))
         res["category_acc"] = category_accuracy(logits[:n_test], labels) if logits is not None else float("nan")
         res[N_COLUMNS["R@K"]], res[N_COLUMNS["FITB"]] = res["n_outfits"], res["n_fitb"]
         res[N_COLUMNS["category_acc"]] = n_test if logits is not None else float("nan")
@@ -286,6 +316,10 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
             res = score(name, _unit(_backbone_features(ws, bb, emb_items, progress)), None)
             res["backbone"] = bb
             rows.append(res)
+        elif name == OUTFIT_METHOD:
+            res = score_outfit_model(ws, items, protocol, compat, progress)
+            rows.append(res)
+            _merge_metrics(ws, name, res, config)
         else:
             emb, logits = _model_outputs(ws, name, emb_items, progress)
             res = score(name, np.asarray(emb, dtype=np.float32), np.asarray(logits))
@@ -306,6 +340,21 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
         "paper": PAPER_TABLE4,
     })
     return df
+
+
+def score_outfit_model(ws: Workspace, items: pd.DataFrame, protocol: Protocol, compat,
+                       progress: Progress | None = None) -> dict:
+    """The outfit model's Table-4 row on ``protocol`` (its inputs: the cached features of its backbone)."""
+    from ctl_core.evaluation.outfit import OutfitScorer
+    from ctl_core.training.outfit import load_outfit_model  # lazy: torch
+
+    model, cfg = load_outfit_model(ws)
+    feats = _backbone_features(ws, cfg.get("backbone", DEFAULT_BACKBONE), items, progress)
+    res = OutfitScorer(model, feats, items["category"].to_numpy()).score_protocol(protocol, compat)
+    res.update({"method": OUTFIT_METHOD, "category_acc": float("nan"), N_COLUMNS["R@K"]: res["n_outfits"],
+                N_COLUMNS["FITB"]: res["n_fitb"], N_COLUMNS["compat_AUC"]: res["n_compat"],
+                N_COLUMNS["category_acc"]: float("nan")})
+    return res
 
 
 def _merge_metrics(ws: Workspace, method: str, res: dict, config: EvalConfig) -> None:

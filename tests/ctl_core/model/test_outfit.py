@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ctl_core.evaluation.metrics import compat_auc
-from ctl_core.evaluation.outfit import OutfitScorer, embedding_compat_auc
+from ctl_core.evaluation.outfit import OutfitScorer
 from ctl_core.evaluation.protocol import EvalConfig, build_compat_questions, build_protocol
+from ctl_core.evaluation.table4 import embedding_compat_auc
 from ctl_core.model.outfit import OutfitModelConfig, OutfitTransformer
 from ctl_core.training.outfit import OutfitTrainConfig, train_outfit_model
 from ctl_core.training.train import TrainingError
