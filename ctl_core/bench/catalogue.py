@@ -157,6 +157,24 @@ def _measure(scratch: Workspace, method: str, engine: EngineConfig,
     return row, preds, emb
 
 
+def _spread(values: Sequence[float | None]) -> dict:
+    v = [float(x) for x in values if x is not None]
+    return {"median": round(float(np.median(v)), 2) if v else None, "min": round(min(v), 2) if v else None,
+            "max": round(max(v), 2) if v else None, "n": len(v)}
+
+
+def _summary(runs: list[dict]) -> dict:
+    """One engine's runs: median and range of images/s and CPU ms per image, the largest memory and difference."""
+    first = runs[0]
+    diffs = [r["max_abs_embedding_diff_vs_local"] for r in runs if "max_abs_embedding_diff_vs_local" in r]
+    return {"engine": first["engine"], "actors": first["actors"], "images": first["images"],
+            "images_per_s": _spread([r["images_per_s"] for r in runs]),
+            "cpu_ms_per_image": _spread([r["cpu_ms_per_image"] for r in runs]),
+            "peak_mib_max": max(r["peak_mib"] for r in runs),
+            "same_categories_as_local": all(r.get("same_categories_as_local", True) for r in runs),
+            "max_abs_embedding_diff_vs_local": max(diffs) if diffs else None}
+
+
 def run_catalogue_bench(ws: Workspace, method: str = "triplet-category", actors: Sequence[int] = (1, 2),
                         batch_size: int = 32, n_images: int | None = None, images: Path | None = None,
                         num_cpus: int | None = None, repeats: int = 1) -> dict:
@@ -164,7 +182,8 @@ def run_catalogue_bench(ws: Workspace, method: str = "triplet-category", actors:
 
     ``n_images`` caps each catalogue. One local Ray instance serves every Ray run: its start-up is
     ``ray_startup_s``, the memory of the driver plus the idle instance ``ray_idle_mib``. The engines run in turn,
-    ``repeats`` rounds, and each keeps its fastest run (other load on a shared machine skews the ratios less).
+    ``repeats`` rounds; per catalogue ``summary`` holds each engine's median and range of images/s and CPU ms per
+    image, and ``ratio_to_local`` the ratio of the medians (``runs``: every run).
     Local ``peak_mib`` and ``cpu_s`` are this process alone; Ray's include the driver and every Ray process.
     """
     catalogues = {"workspace": read_catalogue(ws.catalogue_csv)}
@@ -181,19 +200,20 @@ def run_catalogue_bench(ws: Workspace, method: str = "triplet-category", actors:
         for i, (name, cat) in enumerate(catalogues.items()):
             cat = cat.drop_duplicates("product_id").iloc[:n_images]
             scratch = scratch_workspace(ws, method, Path(tmp) / f"ws{i}", cat)
-            best: list[dict | None] = [None] * len(engines)
+            runs: list[list[dict]] = [[] for _ in engines]
             reference = None
-            for _ in range(repeats):
+            for _ in range(repeats):  # rounds over the engines in turn: load on a shared machine hits each alike
                 for k, engine in enumerate(engines):
                     row, preds, emb = _measure(scratch, method, engine, reference)
                     reference = reference or (preds, emb)  # the local engine's output (it runs first)
-                    if best[k] is None or (row["images_per_s"] or 0) > (best[k]["images_per_s"] or 0):
-                        best[k] = row
-            for row in best[1:]:
-                row["ratio_to_local"] = round(row["images_per_s"] / best[0]["images_per_s"], 3) \
-                    if row["images_per_s"] and best[0]["images_per_s"] else None
-                row["cpu_ratio_to_local"] = round(row["cpu_ms_per_image"] / best[0]["cpu_ms_per_image"], 3) \
-                    if row["cpu_ms_per_image"] and best[0]["cpu_ms_per_image"] else None
-            result["catalogues"][name] = {"images": len(cat), "runs": best}
+                    runs[k].append(row)
+            summary = [_summary(r) for r in runs]
+            for s in summary[1:]:
+                s["ratio_to_local"] = round(s["images_per_s"]["median"] / summary[0]["images_per_s"]["median"], 3) \
+                    if s["images_per_s"]["median"] and summary[0]["images_per_s"]["median"] else None
+                s["cpu_ratio_to_local"] = round(s["cpu_ms_per_image"]["median"] /
+                                                summary[0]["cpu_ms_per_image"]["median"], 3) \
+                    if s["cpu_ms_per_image"]["median"] and summary[0]["cpu_ms_per_image"]["median"] else None
+            result["catalogues"][name] = {"images": len(cat), "summary": summary, "runs": runs}
     result["load_average_1min"] = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
     return result

@@ -74,8 +74,9 @@ def run_featurize_bench(ws_or_tmp: Workspace | str | os.PathLike | None = None, 
                         num_workers: int | None = None, repeats: int = 2, verbose: bool = True) -> dict:
     """Images/s of ``cached_features`` over ``n_images`` files on disk vs the bare forward pass; returns the figures.
 
-    The forward-only limit and the pipeline are timed alternately ``repeats`` times and the best of each kept, so
-    other load on a shared machine skews the ratio less. ``ratio`` = pipeline / forward-only (target >= 0.8).
+    Decoding, the forward-only limit and the two pipelines are timed in turn ``repeats`` times; ``rows`` holds the
+    medians, ``spread`` the median, min and max of each; ``ratio`` = median pipeline / median forward-only (target
+    >= 0.8).
     """
     ws = ws_or_tmp if isinstance(ws_or_tmp, Workspace) else (Workspace.at(ws_or_tmp) if ws_or_tmp else None)
     bb = create_backbone(backbone)
@@ -92,9 +93,13 @@ def run_featurize_bench(ws_or_tmp: Workspace | str | os.PathLike | None = None, 
         n = len(sources)
         pre = bb.preprocess
         any_ws = Workspace.at(tmp_path)
-        t = time.perf_counter()
-        arrays = np.stack([_load_array(any_ws, p, b, pre) for p, b in sources])
-        rows["decode + resize only (1 thread)"] = n / (time.perf_counter() - t)
+        timed: dict[str, list[float]] = {name: [] for name in ("decode + resize only (1 thread)",
+                                                               "forward only (folded, channels_last)", threads_row,
+                                                               "cached_features (decode in main thread)")}
+        for _ in range(max(1, repeats)):
+            t = time.perf_counter()
+            arrays = np.stack([_load_array(any_ws, p, b, pre) for p, b in sources])
+            timed["decode + resize only (1 thread)"].append(n / (time.perf_counter() - t))
         # the limit: forward only, on the same images already decoded into batch tensors
         batches = [normalize_batch(torch.from_numpy(arrays[i:i + batch_size]), pre)
                    for i in range(0, n, batch_size)]
@@ -110,10 +115,12 @@ def run_featurize_bench(ws_or_tmp: Workspace | str | os.PathLike | None = None, 
             return n / (time.perf_counter() - t0)
 
         limit_row = "forward only (folded, channels_last)"
-        for _ in range(max(1, repeats)):
-            rows[limit_row] = max(rows.get(limit_row, 0.0), n / _time_forward(fast, batches))
-            rows[threads_row] = max(rows.get(threads_row, 0.0), pipeline(workers, False))
-        rows["cached_features (decode in main thread)"] = pipeline(0, False)
+        serial_row = "cached_features (decode in main thread)"
+        for _ in range(max(1, repeats)):  # in turn, so that load on a shared machine hits each alike
+            timed[limit_row].append(n / _time_forward(fast, batches))
+            timed[threads_row].append(pipeline(workers, False))
+            timed[serial_row].append(pipeline(0, False))
+        rows.update({k: float(np.median(v)) for k, v in timed.items()})
         few = [b.contiguous() for b in batches[:2]]  # eager is slow: two batches are enough
         rows["forward only (eager, for reference)"] = sum(len(b) for b in few) / _time_forward(bb.eval(), few)
         if compile:
@@ -135,10 +142,12 @@ def run_featurize_bench(ws_or_tmp: Workspace | str | os.PathLike | None = None, 
               "decode_threads": workers, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
               "forward_images_per_s": limit, "pipeline_images_per_s": rows[threads_row],
               "serial_pipeline_images_per_s": rows["cached_features (decode in main thread)"],
-              "ratio": rows[threads_row] / limit, "rows": rows, "seconds": seconds}
+              "ratio": rows[threads_row] / limit, "rows": rows, "seconds": seconds, "repeats": max(1, repeats),
+              "spread": {k: {"median": round(float(np.median(v)), 1), "min": round(float(min(v)), 1),
+                             "max": round(float(max(v)), 1), "n": len(v)} for k, v in timed.items()}}
     if verbose:
         print(f"featurize benchmark: {backbone}, {n} {origin} images, batch {batch_size}, "
-              f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, best of {max(1, repeats)}")
+              f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, median of {max(1, repeats)}")
         width = max(len(k) for k in rows) + 2
         print(f"{'':{width}}images/s")
         for k, v in rows.items():

@@ -13,9 +13,11 @@ from ctl_core.evaluation.fitb_file import (
     FitbFileError,
     evaluate_fitb_file,
     format_fitb_results,
+    make_fitb_questions,
     read_fitb_file,
     score_fitb_products,
     wilson_interval,
+    write_fitb_file,
 )
 from ctl_core.evaluation.metrics import category_accuracy, euclidean, fitb_accuracy, recall_at_k
 from ctl_core.evaluation.protocol import (
@@ -48,6 +50,7 @@ __all__ = [
     "BASELINES", "N_COLUMNS", "PAPER_TABLE4", "TABLE_COLUMNS", "EvalConfig", "EvaluationError", "FitbFileError",
     "FitbQuestions", "Protocol", "RecallCorpora", "build_protocol", "category_accuracy", "euclidean", "evaluate_all",
     "evaluate_embeddings", "evaluate_fitb_file", "fitb_accuracy", "fitb_distance_sums", "fitb_external",
-    "format_fitb_results", "format_table", "load_fitb_questions", "read_fitb_file", "read_run_metrics", "read_table4",
-    "recall_at_k", "score_fitb_products", "score_protocol", "select_test_items", "table_columns", "wilson_interval",
+    "format_fitb_results", "format_table", "load_fitb_questions", "make_fitb_questions", "read_fitb_file",
+    "read_run_metrics", "read_table4", "recall_at_k", "score_fitb_products", "score_protocol", "select_test_items",
+    "table_columns", "wilson_interval", "write_fitb_file",
 ]

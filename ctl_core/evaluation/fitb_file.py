@@ -20,7 +20,7 @@ import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 from ctl_core.evaluation.metrics import euclidean
-from ctl_core.evaluation.protocol import EvaluationError
+from ctl_core.evaluation.protocol import EvalConfig, EvaluationError, build_protocol, select_test_items
 from ctl_core.io import read_json
 
 CONFIDENCE = 0.95
@@ -98,6 +98,41 @@ def format_fitb_results(results: Mapping[str, Mapping], path: str | Path = "") -
     if first and first["unknown_examples"]:
         lines.append("  unknown products, e.g. " + ", ".join(first["unknown_examples"]))
     return "\n".join(lines)
+
+
+def make_fitb_questions(ws, seed: int = 0, config: EvalConfig | None = None) -> list[dict]:
+    """The Table-4 protocol's FITB questions of ``ws``'s test split (``build_protocol``, seeded), by product id.
+
+    The same draw ``evaluate`` scores (same seed, same questions), written out so that ``evaluate --fitb`` can
+    score it on the catalogue embeddings, or anyone can rerun it: ``evaluate --make-fitb FILE --seed S``. A
+    question whose items lack a product id (a collage crop that matched no catalogue product), or whose answers name
+    one product twice (two test items showing it: by product id the question would be ambiguous), is left out.
+    """
+    from ctl_core.data.tables import read_items  # lazy, as below: the scoring above stays pure
+
+    config = EvalConfig(seed=seed) if config is None else config
+    test = select_test_items(read_items(ws.items_csv)).reset_index(drop=True)
+    pids = test["product_id"].fillna("").astype(str).to_numpy() if "product_id" in test.columns else None
+    if pids is None:
+        raise EvaluationError(f"{ws.items_csv} has no product_id column: its items cannot be asked by product id")
+    fitb = build_protocol(test, config).fitb
+    out = []
+    for q, cands, correct in zip(fitb.questions, fitb.candidates, fitb.correct):
+        question = [pids[i] for i in q if i >= 0]
+        answers = [pids[i] for i in cands]
+        if all(question) and all(answers) and len(set(answers)) == len(answers):
+            out.append({"question": question, "answers": answers, "correct": int(correct),
+                        "source": f"table4-protocol seed {config.seed}"})
+    return out
+
+
+def write_fitb_file(questions: Sequence[Mapping], path: str | Path) -> Path:
+    """Write questions as a FITB file (a JSON list, one question a line), atomically."""
+    import json
+
+    from ctl_core.io import atomic_write_text
+    atomic_write_text(path, "[\n" + ",\n".join(json.dumps(q) for q in questions) + "\n]\n")
+    return Path(path)
 
 
 def evaluate_fitb_file(ws, path: str | Path, methods: Sequence[str] | None = None) -> dict[str, dict]:
