@@ -136,10 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rc = sub.add_parser("recommend", help="the four-stage recommender for a catalogue item or an image")
     rc.add_argument("--model", required=True, choices=METHODS)
-    g = rc.add_mutually_exclusive_group(required=True)
-    g.add_argument("--item", help="catalogue product id")
-    g.add_argument("--image", type=Path, help="path of a product image")
+    rc.add_argument("--item", action="append", default=[], metavar="ID",
+                    help="catalogue product id; repeat it for a partial outfit (up to 5 products with --image): only "
+                         "the categories the outfit still lacks are served")
+    rc.add_argument("--image", type=Path, help="path of a product image (with --item: one more product of the outfit)")
     rc.add_argument("--k", type=int, default=10)
+    rc.add_argument("--no-rerank", action="store_true",
+                    help="do not re-rank with the outfit model (it re-ranks by default once trained)")
+    rc.add_argument("--rerank-candidates", type=int, default=50,
+                    help="ANN candidates per category that the outfit model re-orders (default 50)")
     rc.add_argument("--max-categories", type=int, default=None)
     rc.add_argument("--price-weight", type=float, default=0.0, help="price-aware blending term (0 = off)")
     rc.add_argument("--diversity", type=float, default=0.0, help="diversity blending term (0 = off)")
@@ -367,11 +372,16 @@ def _export(ws, args, progress):
 
 
 def _recommend(ws, args, progress):
-    from ctl_core.serving.recommender import BlendConfig, Recommender, RecommenderConfig
+    from ctl_core.serving.recommender import BlendConfig, Recommender, RecommenderConfig, RerankConfig
+    if not args.item and args.image is None:
+        raise ValueError("give --item ID (repeat it for a partial outfit) or --image PATH")
     rec = Recommender(ws, args.model, device=args.device,
                       config=RecommenderConfig(on_non_product="refuse" if args.refuse_non_product else "warn"))
     blend = BlendConfig(price_weight=args.price_weight, diversity=args.diversity, dedupe=not args.show_duplicates)
-    out = rec.recommend(item_id=args.item, image=args.image, k=args.k, max_categories=args.max_categories, blend=blend)
+    first, more = (None, args.item) if args.image is not None else (args.item[0], args.item[1:])
+    out = rec.recommend(item_id=first, image=args.image, items=more, k=args.k, max_categories=args.max_categories,
+                        blend=blend, rerank=RerankConfig(enabled=not args.no_rerank,
+                                                         candidates=args.rerank_candidates))
     d = out.to_dict()
     if args.json:
         print(json.dumps(d, default=str))
@@ -379,6 +389,9 @@ def _recommend(ws, args, progress):
     q = d["query"]
     print(f"query: {q.get('item_id') or args.image}  category: {q['category']} ({q['confidence']:.0%})  "
           f"product shot: {q['product_shot_score']:.2f}")
+    if len(q["outfit"]) > 1:
+        print("outfit: " + ", ".join(f"{m['item_id'] or args.image} ({m['category']})" for m in q["outfit"]))
+    print("re-ranked by the outfit model" if q["reranked"] else "pairwise distance only (no outfit re-ranking)")
     if q.get("warning"):
         print(f"warning: {q['warning']}")
     print("complementary: " + ", ".join(q["complementary"]))

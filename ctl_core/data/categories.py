@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # The paper's 13 largest categories first, then eight of ours.
 CATEGORIES: tuple[str, ...] = (
@@ -52,6 +53,18 @@ def complementary_categories(category: str) -> list[str]:
     if category not in CATEGORY_INDEX:
         raise ValueError(f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
     return [c for c in SERVING_PRIORITY if c != category and slots_compatible(category, c)]
+
+
+def outfit_complements(categories: Sequence[str]) -> list[str]:
+    """Categories that complete a partial outfit of ``categories``: those complementary to every one of them (so no
+    slot the outfit already fills, and nothing exclusive with it), in serving order."""
+    if not categories:
+        raise ValueError("an outfit needs at least one category")
+    out = complementary_categories(categories[0])
+    for c in categories[1:]:
+        keep = set(complementary_categories(c))
+        out = [x for x in out if x in keep]
+    return out
 
 
 def slug(category: str) -> str:

@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 
 from ctl_core.config import Workspace
-from ctl_core.data.categories import CATEGORIES, CATEGORY_INDEX, complementary_categories
+from ctl_core.data.categories import CATEGORIES, CATEGORY_INDEX, outfit_complements
 from ctl_core.data.tables import read_catalogue
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD, load_image, to_rgb
 from ctl_core.io import to_jsonable
@@ -54,7 +54,10 @@ from ctl_core.serving.catalogue import load_catalogue_inference
 from ctl_core.serving.diversity import mmr_positions
 from ctl_core.serving.index import CategoryIndices, IndexMismatchError
 from ctl_core.serving.product_shot import ProductShotScorer, import_flag, served_as_product_shot
+from ctl_core.serving.rerank import OutfitReranker, RerankConfig
 from ctl_core.serving.understand import shot_warning, understand_pil
+
+MAX_OUTFIT_ITEMS = 5  # a query outfit: one product (or photo) and up to four more
 
 
 class RecommendError(ValueError):
@@ -126,6 +129,8 @@ class QueryUnderstanding:
     complementary: list[str]  # categories served, in serving order
     category_source: str = "predicted"  # "catalogue" | "predicted"
     price: float | None = None
+    outfit: list[dict] = field(default_factory=list)  # every product of the query: {"item_id", "category"}
+    reranked: bool = False  # whether the outfit model re-ordered the candidates
 
 
 @dataclass
@@ -164,6 +169,15 @@ class _Pool:
     vectors: np.ndarray | None = None
     groups: list[str] = field(default_factory=list)  # group_id per candidate ('' = none)
     looks: np.ndarray | None = None  # unit backbone features per candidate (near-identical images); None: vectors
+
+    def reorder(self, order: np.ndarray, base: np.ndarray) -> None:
+        """Put the candidates in ``order`` with new blending scores ``base`` (a re-ranking stage)."""
+        order = np.asarray(order, dtype=np.int64)
+        self.ids = [self.ids[i] for i in order]
+        self.groups = [self.groups[i] for i in order] if self.groups else self.groups
+        self.distances, self.prices, self.base = self.distances[order], self.prices[order], np.asarray(base, float)
+        self.vectors = None if self.vectors is None else self.vectors[order]
+        self.looks = None if self.looks is None else self.looks[order]
 
 
 def _duplicates(pools: Sequence[_Pool], pool: _Pool, pos: int, config: BlendConfig) -> list[np.ndarray]:
@@ -270,18 +284,22 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
           blend_config: BlendConfig = BlendConfig(), exclude: set | frozenset | None = None,
           query_price: float | None = None, item_info: Callable[[str], dict] | None = None,
           looks: Callable[[list], np.ndarray | None] | None = None,
+          rerank: Callable[[list[_Pool]], float] | None = None, rerank_depth: int = 0,
           ) -> tuple[dict[str, list[Result]], list[Result], dict[str, float]]:
     """Stages 2–4 for one query vector: (per-category lists, blended results, timings in ms).
 
     ``item_info(item_id) -> {"price", "title", "image_path", "group_id"}`` enriches results (and feeds the price
     term and dedupe); ``looks(item_ids) -> (n, D) unit backbone features`` (or None) judges near-identical images
-    for dedupe, else the stored style vectors do.
+    for dedupe, else the stored style vectors do. ``rerank(pools) -> ms`` re-orders each category's pool (at least
+    the top ``rerank_depth`` by distance) between scoring and blending (``ctl_core.serving.rerank``).
     """
     bc = blend_config
     t0 = time.perf_counter()
     cats = [c for c in categories if c in indices]  # stage 2: candidate generation = the categories' indices
     per_k = bc.per_category_k or k
     depth = max(per_k, k) * (bc.oversample if bc.reranks else 1)
+    if rerank is not None:
+        depth = max(depth, rerank_depth)
     t1 = time.perf_counter()
     pools: list[_Pool] = []
     for c in cats:  # stage 3: full scoring
@@ -296,11 +314,12 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
             np.full(len(ids), np.nan)
         base = dist.astype(float) + _price_penalty(prices, query_price, bc.price_weight)
         order = np.argsort(base, kind="stable")
-        vecs = indices.vectors(c, pos[order]) if (bc.diversity or bc.dedupe) else None
+        vecs = indices.vectors(c, pos[order]) if (bc.diversity or bc.dedupe or bc.row_diversity) else None
         groups = [str((infos[i].get("group_id") if infos else "") or "") for i in order]
         cand = [ids[i] for i in order]
         pools.append(_Pool(c, cand, dist[order], base[order], prices[order], vecs, groups,
                            looks(cand) if (looks is not None and (bc.dedupe or bc.row_diversity)) else None))
+    rerank_ms = rerank(pools) if rerank is not None else None
     t2 = time.perf_counter()
 
     def result(p: _Pool, i: int, score: float) -> Result:  # stage 4: blending
@@ -312,7 +331,10 @@ def serve(indices: CategoryIndices, query_vec: np.ndarray, categories: Sequence[
     per_category = {p.category: [result(p, i, p.base[i]) for i in row_positions(p, per_k, bc)] for p in pools}
     results = [result(p, i, s) for p, i, s in blend(pools, k, bc)]
     t3 = time.perf_counter()
-    timings = {"candidates": (t1 - t0) * 1e3, "scoring": (t2 - t1) * 1e3, "blending": (t3 - t2) * 1e3}
+    timings = {"candidates": (t1 - t0) * 1e3, "scoring": (t2 - t1) * 1e3 - (rerank_ms or 0.0)}
+    if rerank_ms is not None:  # its own stage, between scoring and blending
+        timings["reranking"] = rerank_ms
+    timings["blending"] = (t3 - t2) * 1e3
     return per_category, results, timings
 
 
@@ -333,7 +355,8 @@ def understand_image(adapter: ModelAdapter, image: Image.Image | bytes | str | o
     The same stage 1 as ``python -m ctl_core understand`` (``understand.understand_pil``: test-time flip, the
     product-shot scorer). A bad image raises ``ctl_core.images.ImageError`` naming the problem.
     """
-    img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+    draft = adapter.backbone.preprocess.resize if adapter.backbone is not None else None  # JPEG: decode smaller
+    img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image, draft=draft)
     probs, emb, shots = understand_pil(adapter, [img], scorer=scorer)
     top = int(probs[0].argmax())
     return emb[0], CATEGORIES[top], float(probs[0, top]), float(shots[0])
@@ -363,6 +386,10 @@ class Recommender:
                       for r in cat.to_dict("records")}
         self.scorer = ProductShotScorer.load(ws, self.adapter.backbone)  # the person detector when fitted
         self._looks = self._catalogue_looks(ws, preds)
+        ids = list(preds["product_id"])
+        self.reranker = OutfitReranker.load(  # None until the outfit model is trained
+            ws, ids, [self._info.get(i, {}).get("image_path", "") for i in ids], [self._category_of(i) for i in ids],
+            backbone=self.adapter.backbone if self.adapter.use_feature_cache else None)
         self.threshold = (config.product_shot_threshold if config.product_shot_threshold is not None
                           else float(self.indices.manifest.get("product_shot_threshold", PRODUCT_SHOT_THRESHOLD)))
 
@@ -382,14 +409,45 @@ class Recommender:
     def _item_info(self, item_id: str) -> dict:
         return self._info.get(item_id, {})
 
+    def _category_of(self, item_id: str, with_source: bool = False):
+        """A catalogue product's category: the shop's own when it has one, else the predicted one (with
+        ``with_source``: and "catalogue" or "predicted")."""
+        r = self._preds[self._row[item_id]]
+        true_cat = r.get("category") or self._info.get(item_id, {}).get("category") or ""
+        found = (true_cat, "catalogue") if true_cat in CATEGORY_INDEX else (r["pred_category"], "predicted")
+        return found if with_source else found[0]
+
+    def _catalogue_query(self, item_id: str) -> dict:
+        """Stage 1 for a catalogue product: its stored embedding, prediction and (shop's or predicted) category."""
+        item_id = str(item_id)
+        if item_id not in self._row:
+            if item_id in self._info:
+                raise RecommendError(f"product {item_id!r} has no embedding yet (unreadable image or added "
+                                     f"after indexing); run: python -m ctl_core index --model {self.method}")
+            raise RecommendError(f"unknown product id {item_id!r}")
+        r = self._preds[self._row[item_id]]
+        category, source = self._category_of(item_id, with_source=True)
+        return {"item_id": item_id, "vec": self._emb[self._row[item_id]], "pred": r["pred_category"],
+                "conf": float(r["confidence"]), "shot": float(r["product_shot_score"]), "category": category,
+                "source": source,
+                "price": self._info.get(item_id, {}).get("price"),
+                "flag": self._info.get(item_id, {}).get("is_product_shot")}  # the import's word, as indexing takes
+
     def recommend(self, item_id: str | None = None, image=None, k: int = 10, max_categories: int | None = None,
                   categories: Sequence[str] | None = None, blend: BlendConfig = BlendConfig(),
-                  on_non_product: str | None = None) -> Recommendation:
-        """Complementary products for a catalogue ``item_id`` or an ``image`` (PIL image, bytes, path or file).
+                  on_non_product: str | None = None, items: Sequence[str] = (),
+                  rerank: RerankConfig = RerankConfig()) -> Recommendation:
+        """Complementary products for a catalogue ``item_id`` or an ``image`` (PIL image, bytes, path or file),
+        optionally with more catalogue products ``items`` of the same outfit (a partial outfit).
+
+        A partial outfit is served only the categories that complete EVERY product in it (the intersection of their
+        complementary categories, so none of the outfit's own slots); the ANN query is the normalised mean of the
+        products' style embeddings, and the outfit model (``rerank``, when the workspace has one) re-orders each
+        category's top ``rerank.candidates`` given all of them. ``QueryUnderstanding`` describes the first product
+        (or the image); ``outfit`` lists every product with its category.
 
         ``on_non_product`` ("warn" | "refuse"; None: the config's): what a query that does not look like a product
-        shot gets — a warning beside the results, or ``NotProductShotError`` (``recommend --refuse-non-product``,
-        the app's sidebar toggle).
+        shot gets — a warning beside the results, or ``NotProductShotError``.
         """
         mode = self.config.on_non_product if on_non_product is None else on_non_product
         if mode not in ("warn", "refuse"):
@@ -398,49 +456,61 @@ class Recommender:
             raise RecommendError("give exactly one of item_id or image")
         if k < 1:
             raise RecommendError(f"k must be at least 1, got {k}")
+        if len(items) > MAX_OUTFIT_ITEMS - 1:
+            raise RecommendError(f"a partial outfit holds at most {MAX_OUTFIT_ITEMS} products, got {len(items) + 1}")
         t0 = time.perf_counter()
+        upload_feats = None
         if item_id is not None:
-            item_id = str(item_id)
-            if item_id not in self._row:
-                if item_id in self._info:
-                    raise RecommendError(f"product {item_id!r} has no embedding yet (unreadable image or added "
-                                         f"after indexing); run: python -m ctl_core index --model {self.method}")
-                raise RecommendError(f"unknown product id {item_id!r}")
-            r = self._preds[self._row[item_id]]
-            vec = self._emb[self._row[item_id]]
-            pred, conf, shot = r["pred_category"], float(r["confidence"]), float(r["product_shot_score"])
-            true_cat = r.get("category") or self._info.get(item_id, {}).get("category") or ""
-            category, source = (true_cat, "catalogue") if true_cat in CATEGORY_INDEX else (pred, "predicted")
-            exclude = frozenset({item_id})
-            price = self._info.get(item_id, {}).get("price")
-            flag = self._info.get(item_id, {}).get("is_product_shot")  # the import's word, as indexing takes it
+            first = self._catalogue_query(item_id)
         else:
-            vec, pred, conf, shot = understand_image(self.adapter, image, self.scorer)
-            category, source, exclude, price, flag = pred, "predicted", None, None, None
-        is_shot = bool(served_as_product_shot([shot], [flag], self.threshold)[0])
-        warning = None if is_shot else (shot_warning(shot, self.threshold)
+            img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+            vec, pred, conf, shot = understand_image(self.adapter, img, self.scorer)
+            first = {"item_id": None, "vec": vec, "pred": pred, "conf": conf, "shot": shot, "category": pred,
+                     "source": "predicted", "price": None, "flag": None}
+            if self.reranker is not None and rerank.enabled:  # the outfit model's token of the upload
+                upload_feats = self.adapter.featurize([img])
+        members = [first] + [self._catalogue_query(i) for i in items]
+        ids = [m["item_id"] for m in members if m["item_id"] is not None]
+        if len(set(ids)) != len(ids):
+            raise RecommendError("the same product is in the outfit twice")
+        is_shot = bool(served_as_product_shot([first["shot"]], [first["flag"]], self.threshold)[0])
+        warning = None if is_shot else (shot_warning(first["shot"], self.threshold)
                                         or "the catalogue marks this image as not a product shot")
         if warning and mode == "refuse":
             raise NotProductShotError(warning)
-        comp = complementary_categories(category)
+        comp = outfit_complements([m["category"] for m in members])
         if categories is not None:
             bad = [c for c in categories if c not in comp]
             if bad:
-                raise RecommendError(f"{', '.join(map(repr, bad))} do not complete {category!r}; "
+                raise RecommendError(f"{', '.join(map(repr, bad))} do not complete "
+                                     f"{' + '.join(repr(m['category']) for m in members)}; "
                                      f"choose among {', '.join(comp)}")
             comp = [c for c in comp if c in set(categories)]
         if max_categories is not None:
             comp = comp[:max(0, int(max_categories))]
         served = [c for c in comp if c in self.indices]
+        vec = np.mean([m["vec"] for m in members], axis=0)
+        vec = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
+        reranker = None
+        if self.reranker is not None and rerank.enabled:
+            query_tokens = self.reranker.query_tokens(ids, upload_feats, [first["category"]])
+            reranker = lambda pools: self.reranker.rerank(query_tokens, pools)
         t1 = time.perf_counter()
-        per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=exclude,
-                                               query_price=price, item_info=self._item_info, looks=self._looks_of)
+        per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=frozenset(ids),
+                                               query_price=first["price"], item_info=self._item_info,
+                                               looks=self._looks_of, rerank=reranker,
+                                               rerank_depth=rerank.candidates)
         t2 = time.perf_counter()
         missing = [c for c in comp if c not in self.indices]
         if missing and warning is None and len(missing) == len(comp):
             warning = "no indexed products in the complementary categories"
-        q = QueryUnderstanding(item_id=item_id, category=category, predicted_category=pred, confidence=conf,
-                               product_shot_score=shot, is_product_shot=bool(is_shot), warning=warning,
-                               complementary=served, category_source=source, price=price)
+        if not comp and warning is None:
+            warning = "the outfit already fills every category that could complete it"
+        q = QueryUnderstanding(item_id=first["item_id"], category=first["category"], predicted_category=first["pred"],
+                               confidence=first["conf"], product_shot_score=first["shot"],
+                               is_product_shot=bool(is_shot), warning=warning, complementary=served,
+                               category_source=first["source"], price=first["price"],
+                               outfit=[{"item_id": m["item_id"], "category": m["category"]} for m in members],
+                               reranked=reranker is not None)
         timings_ms = {"understanding": (t1 - t0) * 1e3, **timings, "total": (t2 - t0) * 1e3}
         return Recommendation(q, results, per_category, timings_ms)
