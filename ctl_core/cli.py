@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ctl_core import cli_admin, cli_report
+from ctl_core import cli_admin, cli_report, cli_study
 from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
 
@@ -175,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--overlap", type=int, default=2, help="annotators per pair")
     sc.add_argument("--gold", type=int, default=10, help="gold pairs mixed in (known outfit-mates and clashes)")
     sc.add_argument("--seed", type=int, default=0)
-    se = ssub.add_parser("export", help="judgments and per-model summaries as CSV")
+    se = ssub.add_parser("export", help="the study as one tidy judgments.csv (one row per judgment) + design.json, "
+                         "with summary, comparisons, annotators, adjudications and history CSVs")
     se.add_argument("--study", required=True, help="study name or id")
     se.add_argument("--out", type=Path, required=True)
     ssub.add_parser("list", help="list studies")
+    cli_study.add_study_parsers(ssub)
 
     sn = sub.add_parser("scene", help="the scene-based CTL baseline (Kang et al. 2018) on masked collages")
     snsub = sn.add_subparsers(dest="scene_command", required=True, metavar="ACTION")
@@ -409,6 +411,9 @@ def _study(ws, args, progress):
     if args.study_command == "list":
         for s in studies.list_studies(engine):
             print(s)
+        return
+    if cli_study.handles(args):
+        cli_study.run(ws, args, engine, progress)
         return
     if args.study_command == "export":
         from db.stats import export_csv

@@ -7,7 +7,6 @@ length checks on names and comments. Portable SQL only (SQLite and PostgreSQL).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -185,11 +184,6 @@ class OfflineMetric(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def row_dict(obj: Any) -> dict[str, Any]:
-    """Column values of a mapped object as a plain dict."""
-    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
-
-
 # ----------------------------------------------------------------------------------------------- accounts (issue 12)
 # Sign-in for the app (db/accounts.py holds the logic). An account's annotator row is bound on its first sign-in, so
 # a judgment belongs to the signed-in account. Passwords are stored only as argon2id hashes; invitation tokens only
@@ -276,3 +270,26 @@ class JudgmentEvent(Base):
     new_failure_modes: Mapped[list[str]] = mapped_column(JSON)
     new_comment: Mapped[str] = mapped_column(Text, default="")
     new_seconds_taken: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# ------------------------------------------------------------------------------------------- adjudication (issue 21)
+# A pair on which annotators disagree (or a gold pair answered wrongly) is settled by an adjudicator. Her verdict is
+# stored here, beside the judgments, never over them; every adjudication of a pair is a new row (the latest one
+# counts), so the table is also its history. Created by ``init_db`` on old databases (a new table, nothing altered).
+
+
+class Adjudication(Base):
+    """One adjudicator's verdict on one pair (``compatible`` NULL: the pair cannot be judged)."""
+
+    __tablename__ = "adjudications"
+    __table_args__ = (CheckConstraint(f"length(comment) <= {MAX_COMMENT_LEN}", name="ck_adjudication_comment_len"),
+                      Index("ix_adjudication_pair", "pair_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    adjudicator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
+    compatible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    failure_modes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(String(20))  # "disagreement" | "gold"
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
