@@ -40,7 +40,7 @@ class OutfitScorer:
         """(B, embed) query vectors for contexts ``rows`` (B, M; -1 padding) and wanted categories (B,)."""
         out = []
         for s in range(0, len(rows), self.batch):
-            r = torch.as_tensor(rows[s:s + self.batch])
+            r = torch.as_tensor(np.array(rows[s:s + self.batch]))
             safe = r.clamp_min(0)
             out.append(self.model.query(self.feats[safe], self.cats[safe], r >= 0,
                                         torch.as_tensor(target_cats[s:s + self.batch])))

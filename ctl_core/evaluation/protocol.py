@@ -29,6 +29,11 @@ the same category from other outfits, in random order; the question is the remai
 is the SUM of Euclidean distances to the question items (the Polyvore protocol; the mean gives the same ranking,
 as every candidate is scored against the same question); the lowest score wins.
 
+FITB with popular distractors (``popular_fitb``, column ``FITB_pop``): the same questions and true items, but the
+distractors are drawn in proportion to how often each PRODUCT appears in outfits (``popularity``: outfit counts over
+every split, e.g. the whole items table); a product in several test rows is not favoured for that. Popular products
+(basics that go with everything) are the hardest distractors: a popularity prior alone scores below chance.
+
 Compatibility (the Polyvore protocol, ``build_compat_questions``). Every test outfit of at least 3 items is scored
 as it is (label 1) and once corrupted (label 0): 1 to half of its items (seeded) are each swapped for a random test
 item of the same category from another outfit (never one showing a product of the outfit). A method's outfit score
@@ -222,6 +227,38 @@ def _fitb_questions(idx: _Index, config: EvalConfig, rng: np.random.Generator) -
     fitb = FitbQuestions(_pad(questions, width), np.asarray(candidates, dtype=np.int64).reshape(-1, n_neg + 1),
                          np.asarray(correct, dtype=np.int64))
     return fitb, skipped
+
+
+def popular_fitb(items_df: pd.DataFrame, fitb: FitbQuestions, popularity: dict[str, float],
+                 seed: int = 0) -> FitbQuestions:
+    """``fitb``'s questions over ``items_df`` with distractors drawn by product popularity (module docstring)."""
+    items = items_df.reset_index(drop=True)
+    idx = _Index(items)
+    rng = np.random.default_rng(seed)
+    per_row = pd.Series(idx.product).map(pd.Series(idx.product).value_counts()).to_numpy(dtype=float)
+    weight = np.array([popularity.get(p, 1.0) if p else 1.0 for p in idx.product], dtype=float) / per_row
+    n_neg = fitb.candidates.shape[1] - 1
+    cands, correct = [], []
+    for q, c in zip(fitb.candidates, fitb.correct):
+        true = q[c]
+        excl = idx.excluded(idx.outfit[true], [true])
+        pool = idx.category_rows[idx.category[true]]
+        pool = pool[~np.isin(pool, excl)]
+        w = weight[pool] / weight[pool].sum()
+        negs = pool[rng.choice(len(pool), size=min(n_neg, len(pool)), replace=False, p=w)]
+        row = np.concatenate([[true], negs])
+        perm = rng.permutation(len(row))
+        cands.append(row[perm])
+        correct.append(int(np.flatnonzero(perm == 0)[0]))
+    return FitbQuestions(fitb.questions, np.asarray(cands, dtype=np.int64).reshape(-1, n_neg + 1),
+                         np.asarray(correct, dtype=np.int64))
+
+
+def product_popularity(items_df: pd.DataFrame) -> dict[str, float]:
+    """Outfits each product appears in (over every row given; products without an id are left out)."""
+    pid = items_df["product_id"].fillna("").astype(str) if "product_id" in items_df else pd.Series([], dtype=str)
+    counts = items_df.assign(_p=pid)[pid != ""].groupby("_p")["outfit_id"].nunique()
+    return {str(k): float(v) for k, v in counts.items()}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from ctl_core.evaluation.protocol import (
     RecallCorpora,
     build_compat_questions,
     build_protocol,
+    popular_fitb,
+    product_popularity,
     select_test_items,
 )
 from ctl_core.io import atomic_path, atomic_write_json
@@ -45,7 +47,7 @@ N_COLUMNS: dict[str, str] = {"R@K": "n_R@K", "FITB": "n_FITB", "category_acc": "
 def table_columns(external: bool = False) -> list[str]:
     """The columns of eval/table.csv in order: each metric group followed by its n."""
     cols = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", N_COLUMNS["R@K"],
-            "FITB", N_COLUMNS["FITB"], "compat_AUC", N_COLUMNS["compat_AUC"], "category_acc",
+            "FITB", "FITB_pop", N_COLUMNS["FITB"], "compat_AUC", N_COLUMNS["compat_AUC"], "category_acc",
             N_COLUMNS["category_acc"]]
     if external:
         cols += ["FITB_external", N_COLUMNS["FITB_external"], "n_FITB_external_skipped"]
@@ -286,6 +288,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     n_test = len(items)
     protocol = build_protocol(items, config)
     compat = build_compat_questions(items, config.seed)
+    pop_fitb = popular_fitb(items, protocol.fitb, product_popularity(read_items(ws.items_csv)), config.seed)
     labels = np.array([CATEGORY_INDEX[c] for c in items["category"]])
     names = [*(BASELINES if baselines else ()), *methods]
     total = len(names)
@@ -294,6 +297,8 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     def score(name: str, emb: np.ndarray, logits: np.ndarray | None) -> dict:
         res = score_protocol(emb[:n_test], protocol)
         res["compat_AUC"] = embedding_compat_auc(emb[:n_test], compat)
+        res["FITB_pop"] = fitb_accuracy(fitb_distance_sums(emb[:n_test], pop_fitb), pop_fitb.correct) \
+            if len(pop_fitb.correct) else float("nan")
         res[N_COLUMNS["compat_AUC"]] = int(len(compat.labels))
         res["category_acc"] = category_accuracy(logits[:n_test], labels) if logits is not None else float("nan")
         res[N_COLUMNS["R@K"]], res[N_COLUMNS["FITB"]] = res["n_outfits"], res["n_fitb"]
@@ -317,7 +322,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
             res["backbone"] = bb
             rows.append(res)
         elif name == OUTFIT_METHOD:
-            res = score_outfit_model(ws, items, protocol, compat, progress)
+            res = score_outfit_model(ws, items, protocol, compat, pop_fitb, progress)
             rows.append(res)
             _merge_metrics(ws, name, res, config)
         else:
@@ -342,15 +347,18 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     return df
 
 
-def score_outfit_model(ws: Workspace, items: pd.DataFrame, protocol: Protocol, compat,
-                       progress: Progress | None = None) -> dict:
+def score_outfit_model(ws: Workspace, items: pd.DataFrame, protocol: Protocol, compat: CompatQuestions,
+                       pop_fitb: FitbQuestions | None = None, progress: Progress | None = None) -> dict:
     """The outfit model's Table-4 row on ``protocol`` (its inputs: the cached features of its backbone)."""
     from ctl_core.evaluation.outfit import OutfitScorer
     from ctl_core.training.outfit import load_outfit_model  # lazy: torch
 
     model, cfg = load_outfit_model(ws)
     feats = _backbone_features(ws, cfg.get("backbone", DEFAULT_BACKBONE), items, progress)
-    res = OutfitScorer(model, feats, items["category"].to_numpy()).score_protocol(protocol, compat)
+    scorer = OutfitScorer(model, feats, items["category"].to_numpy())
+    res = scorer.score_protocol(protocol, compat)
+    if pop_fitb is not None:
+        res["FITB_pop"] = scorer.fitb(pop_fitb)
     res.update({"method": OUTFIT_METHOD, "category_acc": float("nan"), N_COLUMNS["R@K"]: res["n_outfits"],
                 N_COLUMNS["FITB"]: res["n_fitb"], N_COLUMNS["compat_AUC"]: res["n_compat"],
                 N_COLUMNS["category_acc"]: float("nan")})

@@ -297,8 +297,9 @@ def test_evaluate_all_writes_table_and_merges_metrics(tmp_path, monkeypatch):
 
     md = format_table(df)
     assert md.splitlines()[0].startswith("| method | R@1 |")
-    assert ("| paper: triplet-category | 20.3 | 51.4 | 68.8 | n/r | n/r | n/r |  | 78.5 |  | n/r |  | 98.15 |  | n/r |"
-            in md)
+    assert ("| paper: triplet-category | 20.3 | 51.4 | 68.8 | n/r | n/r | n/r |  | 78.5 | n/r |  | n/r |  | 98.15 |  | "
+            "n/r |" in md)
+    assert df["FITB_pop"].between(0, 1).all()
     assert 0.0 <= df["compat_AUC"].min() and df["compat_AUC"].max() <= 1.0 and (df["n_compat"] > 0).all()
     n_test = int(df["n_category_acc"].dropna().iloc[0])
     assert f"| {n_test} |" in md and "n_R@K" in md.splitlines()[0]

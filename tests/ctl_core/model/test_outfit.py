@@ -154,3 +154,21 @@ def test_outfit_scorer_on_the_protocol():
     for key in ("R@1", "R@10", "R@10_cat", "FITB", "compat_AUC"):
         assert 0.0 <= res[key] <= 1.0
     assert res["n_fitb"] == 80
+
+
+def test_popular_fitb_keeps_questions_and_favours_popular_products():
+    from ctl_core.evaluation.protocol import popular_fitb, product_popularity
+    df = planted(120)
+    protocol = build_protocol(df, EvalConfig(min_outfits=5, corpus_size=50))
+    pop = product_popularity(df)
+    assert pop == df.groupby("product_id")["outfit_id"].nunique().astype(float).to_dict()
+    skewed = {p: (1000.0 if p.endswith("-0") else 1.0) for p in pop}  # variant 0 of each (style, category)
+    hard = popular_fitb(df, protocol.fitb, skewed, seed=0)
+    np.testing.assert_array_equal(hard.questions, protocol.fitb.questions)
+    true_rows = protocol.fitb.candidates[np.arange(len(protocol.fitb.correct)), protocol.fitb.correct]
+    np.testing.assert_array_equal(hard.candidates[np.arange(len(hard.correct)), hard.correct], true_rows)
+    negs = np.array([np.delete(c, k) for c, k in zip(hard.candidates, hard.correct)])
+    share = np.mean([df["product_id"].iloc[r].endswith("-0") for r in negs.ravel()])
+    assert share > 0.9  # about 1/3 under uniform draws
+    cats = df["category"].to_numpy()
+    assert (cats[hard.candidates] == cats[true_rows][:, None]).all()
