@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--images", type=Path, default=None,
                     help="also a folder of product photos, e.g. ../shared/real/mango/datathon/images")
     bc.add_argument("--repeats", type=int, default=3, help="rounds over the engines (median and range of each)")
+    bo = bsub.add_parser("outfit", help="the outfit model's ablation on a validation split of the training outfits "
+                         "(pairwise recipes, outfit model, re-ranking, fusion); never reads the test split")
+    bo.add_argument("--seeds", type=int, nargs="+", default=[0])
+    bo.add_argument("--epochs", type=int, default=None, help="outfit model epochs (default: its own, early-stopped)")
+    bo.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     cli_report.add_report_parser(sub)
     cli_admin.add_users_parser(sub)
     cli_admin.add_db_parser(sub)
@@ -455,6 +460,14 @@ def _bench(ws, args, progress):
         from ctl_core.bench.catalogue import run_catalogue_bench
         res = run_catalogue_bench(ws, method=args.model, actors=args.actors, batch_size=args.batch_size,
                                   n_images=args.n_images, images=args.images, repeats=args.repeats)
+    elif args.bench_command == "outfit":
+        from ctl_core.bench.outfit import format_ablation, outfit_ablation
+        df = outfit_ablation(ws, seeds=args.seeds, epochs=args.epochs, progress=progress)
+        if args.out is not None:
+            from ctl_core.io import atomic_write_json
+            atomic_write_json(args.out, {"command": " ".join(sys.argv), "rows": df.to_dict("records")})
+        print(format_ablation(df))
+        return
     else:
         from ctl_core.bench.featurize import run_featurize_bench
         res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size, backbone=args.backbone,
