@@ -41,7 +41,7 @@ from ctl_core.images import ImageError, crop_box, load_image
 from ctl_core.io import atomic_path, atomic_write_json, file_stamp, save_npy_atomic
 from ctl_core.model.backbone import Backbone, inference_copy, normalize_batch, to_uint8_array
 from ctl_core.model.device import pick_device
-from ctl_core.model.stages import frozen_input, num_stages
+from ctl_core.model.stages import backbone_stages, frozen_input, num_stages
 from ctl_core.progress import Progress
 
 Box = tuple[int, int, int, int]
@@ -308,18 +308,54 @@ def cached_stage_inputs(ws: Workspace, backbone: Backbone, sources: Sequence[Sou
     """
     if not 0 <= k < num_stages(backbone):
         raise ValueError(f"stage inputs are cached for 0 <= k < {num_stages(backbone)}, got {k}")
-    s = backbone.preprocess.input_size
-    was_training = backbone.training
-    with torch.no_grad():
-        shape = tuple(frozen_input(backbone.eval(), torch.zeros(1, 3, s, s), k).shape[1:])
-    backbone.train(was_training)
-    cache = _Cache(ws.features_dir(stage_cache_name(backbone, k, flip)), backbone, shape, np.float16)
+    cache = _Cache(ws.features_dir(stage_cache_name(backbone, k, flip)), backbone, _stage_shape(backbone, k),
+                   np.float16)
 
     def forward(bb: Backbone, x: torch.Tensor) -> torch.Tensor:
         return frozen_input(bb, x.flip(3) if flip else x, k)
 
     return _cached(ws, backbone, sources, cache, forward, batch_size, num_workers, device, progress, skip_bad,
                    chunk_size, False)
+
+
+def derive_stage_inputs(ws: Workspace, backbone: Backbone, k_from: int, k_to: int, batch_size: int = 512,
+                        progress: Progress | None = None) -> int:
+    """Fill the cache of the last ``k_to`` stages' inputs from that of ``k_from`` > ``k_to`` (running the stages in
+    between on the cached maps, not on images: no decoding, and only those stages). Same keys and stamps; rows
+    already there are kept. Returns how many rows were added. The result differs from a computation from the
+    images only by the float16 rounding of the ``k_from`` maps."""
+    if not 0 <= k_to < k_from < num_stages(backbone):
+        raise ValueError(f"need 0 <= k_to < k_from < {num_stages(backbone)}, got k_from={k_from}, k_to={k_to}")
+    src = _Cache(ws.features_dir(stage_cache_name(backbone, k_from)), backbone, _stage_shape(backbone, k_from),
+                 np.float16).load()
+    dst = _Cache(ws.features_dir(stage_cache_name(backbone, k_to)), backbone, _stage_shape(backbone, k_to),
+                 np.float16).load()
+    have = {k: s for k, s in zip(dst.keys, dst.stamps)}
+    todo = [i for i, (k, s) in enumerate(zip(src.keys, src.stamps)) if have.get(k) != s]
+    bb = inference_copy(backbone, channels_last=True)
+    stages = backbone_stages(bb).stages
+    between = torch.nn.Sequential(*stages[len(stages) - k_from:len(stages) - k_to])
+    with torch.inference_mode():
+        for st in range(0, len(todo), batch_size):
+            idx = todo[st:st + batch_size]
+            x = torch.from_numpy(src.feats[idx]).float().contiguous(memory_format=torch.channels_last)
+            out = between(x).float().numpy().astype(np.float16)
+            keys, stamps = [src.keys[i] for i in idx], [src.stamps[i] for i in idx]
+            dst.write_part(keys, stamps, out)  # resumable like the image path
+            dst.add(keys, stamps, out)
+            if progress is not None:
+                progress("features", min(st + batch_size, len(todo)), len(todo))
+    dst.consolidate()
+    return len(todo)
+
+
+def _stage_shape(backbone: Backbone, k: int) -> tuple[int, ...]:
+    s = backbone.preprocess.input_size
+    was_training = backbone.training
+    with torch.no_grad():
+        shape = tuple(frozen_input(backbone.eval(), torch.zeros(1, 3, s, s), k).shape[1:])
+    backbone.train(was_training)
+    return shape
 
 
 def _cached(ws: Workspace, backbone: Backbone, sources: Sequence[Source], cache: _Cache,

@@ -96,4 +96,24 @@ def refresh_input_norm(heads: CTLHeads, features: np.ndarray) -> None:
     norm.num_batches_tracked.fill_(1)
 
 
-__all__ = ["StageInputs", "pooled", "refresh_input_norm", "stage_inputs"]
+def adapted_features(ws: Workspace, method: str, sources: Sequence[Source], progress: Progress | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features (N, D) of a partial run's fine-tuned backbone for ``sources``, and the mask of unreadable
+    images (zero rows): the cached stage inputs of the pretrained backbone's frozen stages (computed from images
+    where missing) through the run's fine-tuned last stages. The same features as
+    ``cached_features(ws, load_model(ws, method).backbone, sources)`` up to float16 rounding, without running
+    the frozen stages again."""
+    from ctl_core.model.ctl_model import load_model, read_run_config, run_backbone
+    from ctl_core.model.stages import TrainableTop
+
+    config = read_run_config(ws, method)
+    train = config.get("train", {})
+    if train.get("mode") != "partial":
+        raise ValueError(f"run {method!r} is not a partial fine-tuning run (mode {train.get('mode')!r})")
+    k = int(train["trainable_stages"])
+    tuned = load_model(ws, method, device="cpu", fuse=False).backbone
+    inputs, bad = stage_inputs(ws, run_backbone(config), sources, k, progress, skip_bad=True)
+    return pooled(TrainableTop(tuned, k), inputs), bad
+
+
+__all__ = ["StageInputs", "adapted_features", "pooled", "refresh_input_norm", "stage_inputs"]

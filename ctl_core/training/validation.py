@@ -19,8 +19,11 @@ from ctl_core.data.metadata import product_metadata
 from ctl_core.data.tables import read_items
 from ctl_core.evaluation.protocol import EvalConfig
 from ctl_core.evaluation.table4 import evaluate_embeddings
+from ctl_core.model.heads import CTLHeads
 from ctl_core.progress import Progress
-from ctl_core.training.train import TrainConfig, TrainingError, train_heads
+from ctl_core.training import partial
+from ctl_core.training.category_examples import training_example_sources
+from ctl_core.training.train import TrainConfig, TrainingError, train_heads, train_partial
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,11 @@ def validate_heads(features: np.ndarray, items: pd.DataFrame, config: TrainConfi
 
 def validate(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKBONE,
              config_v: ValidationConfig = ValidationConfig(), progress: Progress | None = None) -> dict:
-    """``validate_heads`` on the workspace's items and cached features (heads mode only)."""
+    """``validate_heads`` on the workspace's items and cached features (heads mode), or ``validate_partial``."""
+    if config.mode == "partial":
+        return validate_partial(ws, config, backbone_name, config_v, progress)
     if config.mode != "heads":
-        raise TrainingError("validation trains heads only (mode='heads')")
+        raise TrainingError("validation trains heads (mode='heads') or the last stages (mode='partial')")
     from ctl_core.model.backbone import create_backbone
     from ctl_core.model.features import cached_features, item_sources
 
@@ -101,4 +106,40 @@ def validate(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BA
     return validate_heads(feats, items, config, config_v, meta, progress)
 
 
-__all__ = ["ValidationConfig", "carve_validation", "validate", "validate_heads"]
+def validate_partial(ws: Workspace, config: TrainConfig, backbone_name: str = DEFAULT_BACKBONE,
+                     config_v: ValidationConfig = ValidationConfig(), progress: Progress | None = None,
+                     init_heads: CTLHeads | None = None) -> dict:
+    """Partial fine-tuning (``train_partial``) on the fit rows, scored like ``validate_heads`` on the validation
+    rows' fine-tuned features; plus ``photo_category_acc`` / ``n_photos`` on the held-out category examples (the
+    category head on their fine-tuned features) when the workspace has any. ``init_heads``: as ``train_partial``.
+    """
+    import torch
+
+    from ctl_core.model.backbone import create_backbone
+    from ctl_core.model.features import item_sources
+    from ctl_core.model.stages import TrainableTop
+
+    items = read_items(ws.items_csv)
+    fit, val = carve_validation(items[items["split"] == "train"], config_v)
+    backbone = create_backbone(backbone_name)
+    examples = training_example_sources(ws) if config.category_batch > 0 else None
+    heads, curves = train_partial(ws, item_sources(fit), fit["outfit_id"].to_numpy(), fit["category"].to_numpy(),
+                                  backbone, config, progress, example_sources=examples, init_heads=init_heads)
+    top = TrainableTop(backbone, config.trainable_stages)
+    with torch.no_grad():
+        emb = heads.embed(torch.as_tensor(partial.pooled(top, partial.stage_inputs(
+            ws, backbone, item_sources(val), config.trainable_stages)))).numpy()
+    res = evaluate_embeddings(emb, val.assign(split="test"), config_v.eval)
+    photos = training_example_sources(ws, held_out=True)
+    if photos is not None:
+        inputs, bad = partial.stage_inputs(ws, backbone, photos[0], config.trainable_stages, skip_bad=True)
+        with torch.no_grad():
+            pred = heads.classify(torch.as_tensor(partial.pooled(top, inputs))).argmax(1).numpy()
+        res.update(photo_category_acc=float((pred == photos[1])[~bad].mean()), n_photos=int((~bad).sum()))
+    res.update({"n_fit_outfits": int(fit["outfit_id"].nunique()), "n_val_outfits": int(val["outfit_id"].nunique()),
+                "train_seconds": float(curves["seconds"].sum()), "curves": curves, "heads": heads,
+                "backbone": backbone})
+    return res
+
+
+__all__ = ["ValidationConfig", "carve_validation", "validate", "validate_heads", "validate_partial"]
