@@ -47,6 +47,17 @@ def serving_policy(address: str | None, accounts_exist: bool, allow_open: bool, 
     return "open" if allow_open else "refuse"
 
 
+def client_address() -> str | None:
+    """This session's client address, by which wrong passwords are throttled (``db.accounts.client_key``): the TCP
+    peer; when the peer is this machine (a reverse proxy in front, as in the README), the address the proxy saw —
+    the last X-Forwarded-For entry (nginx appends it) or X-Real-IP. None: this machine itself."""
+    peer = st.context.ip_address  # None on loopback
+    if peer is not None:
+        return peer
+    forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+    return forwarded or (st.context.headers.get("X-Real-IP") or "").strip() or None
+
+
 def reached_through_proxy() -> bool:
     """Whether this session's request carries a reverse proxy's forwarding header (nginx's X-Forwarded-For ...)."""
     return any(st.context.headers.get(h) for h in PROXY_HEADERS)
@@ -129,7 +140,7 @@ def sign_in_form(eng) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            _signed_in(accounts.sign_in(eng, name, password))
+            _signed_in(accounts.sign_in(eng, name, password, source=client_address()))
         except AccountError as e:
             st.error(md(e), icon=":material/lock:")
             return
@@ -158,7 +169,7 @@ def invitation_form(eng, token: str) -> None:
             st.error("The two passwords differ; type them again.")
             return
         try:
-            _signed_in(accounts.accept_invitation(eng, token, first))
+            _signed_in(accounts.accept_invitation(eng, token, first, source=client_address()))
         except AccountError as e:
             st.error(md(e))
             return
@@ -172,6 +183,11 @@ def account_sidebar(info: AccountInfo | None) -> None:
         return
     with st.sidebar:
         st.text(f"Signed in: {info.name} ({info.role})")
+        if info.can("admin"):  # admins are told of wrong passwords on every page; details on Users
+            failed = accounts.failed_sign_ins(engine())
+            if failed:
+                st.warning(f"{sum(f.failures for f in failed)} wrong password(s) in the last 24 h — see Users.",
+                           icon=":material/gpp_maybe:")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out()
             st.rerun()

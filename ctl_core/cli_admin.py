@@ -43,7 +43,8 @@ def add_users_parser(sub) -> None:
     ud.add_argument("name")
     ue = usub.add_parser("enable", help="let a disabled account sign in again")
     ue.add_argument("name")
-    ur = usub.add_parser("reset", parents=[link, secret], help="unlock and set a new password (or send a new invite)")
+    ur = usub.add_parser("reset", parents=[link, secret],
+                         help="clear sign-in waits and set a new password (or send a new invite)")
     ur.add_argument("name")
 
 
@@ -56,6 +57,8 @@ def run_users(ws, args, progress):
         for a in accounts.list_accounts(engine):
             last = f"{a.last_sign_in_at:%Y-%m-%d %H:%M} UTC" if a.last_sign_in_at else "never"
             print(f"{a.name:<24} {a.role:<10} {a.status:<9} last sign-in {last}")
+        for failed in accounts.failed_sign_ins(engine):  # the admin is told of wrong passwords (last 24 h)
+            print(f"sign-in: {failed}")
         return
     if cmd in ("disable", "enable"):
         info = accounts.set_disabled(engine, args.name, disabled=cmd == "disable")

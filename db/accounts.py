@@ -3,14 +3,26 @@
 Roles are ordered (``ROLES``: stylist < researcher < admin); each can do everything the ones before it can. Names are
 NFKC-normalised with runs of whitespace collapsed, and compared casefolded ("Ana" and "ANA" are one account). A
 password is NFKC-normalised too (the same password typed on two keyboards matches) and stored only as an argon2id
-hash (argon2-cffi). After ``max_failures`` wrong passwords in a row an account is locked for ``lockout``; every
-attempt is written to ``sign_in_attempts`` and to the ``db.accounts`` logger. An invitation is a random 256-bit
+hash (argon2-cffi). Names that look like an existing one (Unicode's confusable skeleton) or hold invisible
+characters are refused (``db.names``).
+
+Wrong passwords slow the one who types them, not the account's owner: attempts are throttled per account and client
+address (``client_key``): after ``free_failures`` wrong passwords from one address, each further attempt from it
+must wait, ``first_delay`` doubling per wrong password up to ``max_delay``; the password is not even checked while
+it waits. Another address is not slowed, so nobody can lock the owner out. Against many addresses at once: once an
+account has ``alarm_failures`` wrong passwords in the window, addresses it has never signed in from wait as if
+they were one (the owner's usual devices are not slowed). A success from an address, or an admin's reset, clears
+its count; wrong passwords older than ``throttle_window`` are forgotten. Unknown names are throttled the same way,
+per typed name and address, so the answers do not tell which names exist. Every attempt is written to
+``sign_in_attempts`` (its ``source``: the client address) and to the ``db.accounts`` logger; ``failed_sign_ins``
+sums them up for the admins. An invitation is a random 256-bit
 token; only its SHA-256 is stored, it expires, and it works once. An account's annotator row (the name its
 judgments are stored under) is created, or an existing one of the same name taken over, on its first sign-in.
 """
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import threading
@@ -21,10 +33,11 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.names import hidden_character, look_alike
 from db.schema import MAX_NAME_LEN, ROLES, Account, Annotator, Invitation, SignInAttempt, utcnow
 from db.session import read_session, write_session
 from db.store import dialect_insert
@@ -32,9 +45,6 @@ from db.store import dialect_insert
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "wrong name or password; check both and try again"
-# Characters that change how a name looks without being visible: bidi overrides and isolates, zero-width space,
-# word joiner, byte-order mark. (Zero-width joiner/non-joiner stay allowed: some scripts need them.)
-_INVISIBLE = frozenset("\u200b\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class AccountError(ValueError):
@@ -42,7 +52,7 @@ class AccountError(ValueError):
 
 
 class SignInError(AccountError):
-    """A refused sign-in (wrong name or password, locked or disabled account)."""
+    """A refused sign-in (wrong name or password, too many wrong passwords from the address, disabled account)."""
 
 
 class InvitationError(AccountError):
@@ -51,9 +61,16 @@ class InvitationError(AccountError):
 
 @dataclass(frozen=True)
 class AccountsConfig:
-    """Lock-out, invitation and password rules, and the argon2id cost (argon2-cffi's defaults: RFC 9106 low-memory)."""
-    max_failures: int = 5
-    lockout: timedelta = timedelta(minutes=15)
+    """Throttling, invitation and password rules, and the argon2id cost (argon2-cffi's defaults: RFC 9106
+    low-memory). Throttling (module docstring): ``free_failures`` wrong passwords per account and address, then
+    waits of ``first_delay`` doubling up to ``max_delay``; ``alarm_failures`` on one account from every address make
+    the addresses it has not signed in from within ``known_client_age`` wait as one."""
+    free_failures: int = 3
+    first_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=15)
+    throttle_window: timedelta = timedelta(hours=24)
+    alarm_failures: int = 20
+    known_client_age: timedelta = timedelta(days=90)
     invite_ttl: timedelta = timedelta(days=7)
     min_password_len: int = 8
     max_password_len: int = 1024
@@ -104,23 +121,41 @@ class AccountInfo:
 
     @property
     def status(self) -> str:
-        """disabled, locked, active, or invited (no password yet)."""
-        return ("disabled" if self.disabled else "locked" if self.is_locked()
-                else "active" if self.has_password else "invited")
+        """disabled, active, or invited (no password yet). (Accounts are no longer locked: sign-in is throttled per
+        address instead; a lock left by an older version is ignored and cleared on the next sign-in.)"""
+        return "disabled" if self.disabled else "active" if self.has_password else "invited"
 
 
 @dataclass(frozen=True)
 class Attempt:
     at: datetime
     name: str  # as typed
-    outcome: str  # ok, invite_ok, bad_password, unknown, locked_now, locked, disabled
-    source: str
+    outcome: str  # ok, invite_ok, bad_password, unknown, throttled, disabled, reset (older: locked_now, locked)
+    source: str  # the client address (``client_key``), "cli", or "admin" for a reset
+
+
+@dataclass(frozen=True)
+class FailedSignIns:
+    """Wrong passwords on one account (``name`` None: on names that are no account) within a time window."""
+    name: str | None
+    failures: int
+    throttled: int  # attempts refused unchecked because they came too fast
+    addresses: int
+    last_at: datetime
+    last_address: str
+
+    def __str__(self) -> str:
+        who = repr(self.name) if self.name is not None else "names that are no account"
+        extra = f", {self.throttled} more refused unchecked (too fast)" if self.throttled else ""
+        return (f"{self.failures} wrong password(s) for {who} from {self.addresses} address(es){extra}; the latest "
+                f"at {self.last_at:%Y-%m-%d %H:%M} UTC from {self.last_address}")
 
 
 # ----------------------------------------------------------------------------------------------- validation
 
 def normalise_account_name(name: object) -> str:
-    """The name as stored and shown: NFKC, whitespace runs collapsed; 1–80 visible characters or ``AccountError``."""
+    """The name as stored and shown: NFKC, whitespace runs collapsed; 1–80 visible characters or ``AccountError``
+    (invisible, format and control characters are refused: ``db.names.hidden_character``)."""
     if not isinstance(name, str):
         raise AccountError(f"account name must be text, got {type(name).__name__}")
     clean = " ".join(unicodedata.normalize("NFKC", name).split())
@@ -128,11 +163,17 @@ def normalise_account_name(name: object) -> str:
         raise AccountError("account name is empty; give a name such as Ana")
     if len(clean) > MAX_NAME_LEN:
         raise AccountError(f"account name is {len(clean)} characters long; at most {MAX_NAME_LEN} allowed")
-    bad = [c for c in clean if c in _INVISIBLE or unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn")]
-    if bad:
-        raise AccountError(f"account name contains an invisible or control character (U+{ord(bad[0]):04X}); "
+    hidden = hidden_character(clean)
+    if hidden:
+        raise AccountError(f"account name contains an invisible or control character ({hidden}); "
                            "type the name again without it")
     return clean
+
+
+def _unusual(name: str) -> str:
+    """`` ('А' is U+0410 CYRILLIC CAPITAL LETTER A)`` for the first non-ASCII character of ``name``, else ''."""
+    ch = next((c for c in name if not c.isascii()), None)
+    return f" ({ch!r} is U+{ord(ch):04X} {unicodedata.name(ch, '?')})" if ch else ""
 
 
 def name_key(name: str) -> str:
@@ -197,11 +238,17 @@ def _find(s: Session, name: str, lock: bool = False) -> Account:
     return acc
 
 
-def _record(s: Session, typed: object, account_id: int | None, outcome: str, source: str) -> None:
-    shown = typed if isinstance(typed, str) else repr(typed)
-    s.add(SignInAttempt(at=utcnow(), name=shown[:200], account_id=account_id, outcome=outcome, source=source[:20]))
-    (log.info if outcome in ("ok", "invite_ok") else log.warning)(
-        "sign-in %s for %r (source %s)", outcome, shown[:200], source)
+def _typed(typed: object) -> str:
+    """A typed name as the sign-in log stores it."""
+    return (typed if isinstance(typed, str) else repr(typed))[:200]
+
+
+def _record(s: Session, typed: object, account_id: int | None, outcome: str, source: str,
+            at: datetime | None = None) -> None:
+    shown = _typed(typed)
+    s.add(SignInAttempt(at=at or utcnow(), name=shown, account_id=account_id, outcome=outcome, source=source[:20]))
+    (log.info if outcome in ("ok", "invite_ok", "reset") else log.warning)(
+        "sign-in %s for %r (source %s)", outcome, shown, source)
 
 
 def _bind_annotator(s: Session, acc: Account) -> None:
@@ -258,6 +305,10 @@ def add_account(engine: Engine, name: str, role: str, password: str | None = Non
             if s.scalar(select(Account.id).where(Account.name_key == name_key(clean))) is not None:
                 raise AccountError(f"an account named {clean!r} already exists; choose another name, or "
                                    f"`users reset {clean}` to give it a new password")
+            twin = look_alike(clean, s.scalars(select(Account.name)))
+            if twin is not None:
+                raise AccountError(f"{clean!r}{_unusual(clean)} looks like the existing account {twin!r}"
+                                   f"{_unusual(twin)}; choose a name that looks different")
             acc = Account(name=clean, name_key=name_key(clean), role=r, password_hash=pw_hash, disabled=False,
                           failed_attempts=0, created_at=utcnow())
             s.add(acc)
@@ -270,11 +321,12 @@ def add_account(engine: Engine, name: str, role: str, password: str | None = Non
 
 
 def set_password(engine: Engine, name: str, password: str, *, config: AccountsConfig = DEFAULT_CONFIG) -> AccountInfo:
-    """A new password; also unlocks the account and voids its open invitations."""
+    """A new password; also clears the account's sign-in throttling and voids its open invitations."""
     pw_hash = _hash(config, password)  # hashed outside the write lock: it is slow
     with write_session(engine) as s:
         acc = _find(s, name, lock=True)
         acc.password_hash, acc.failed_attempts, acc.locked_until = pw_hash, 0, None
+        _record(s, acc.name, acc.id, "reset", "admin")
         _void_invitations(s, acc.id)
         info = _info(s, acc)
     log.info("password of account %r set", info.name)
@@ -299,6 +351,7 @@ def create_invitation(engine: Engine, name: str, *, config: AccountsConfig = DEF
             raise AccountError(f"account {acc.name!r} is disabled; `users enable {acc.name}` first")
         if clear_password:
             acc.password_hash, acc.failed_attempts, acc.locked_until = None, 0, None
+            _record(s, acc.name, acc.id, "reset", "admin", at=now)
         _void_invitations(s, acc.id)
         s.add(Invitation(account_id=acc.id, token_hash=_token_hash(token), created_at=now,
                          expires_at=now + config.invite_ttl))
@@ -308,7 +361,8 @@ def create_invitation(engine: Engine, name: str, *, config: AccountsConfig = DEF
 
 def reset_account(engine: Engine, name: str, password: str | None = None, *,
                   config: AccountsConfig = DEFAULT_CONFIG) -> str | None:
-    """Unlock and give a new password; without one, clear the old password and return a new invitation token."""
+    """Clear the sign-in throttling and give a new password; without one, clear the old password and return a new
+    invitation token."""
     if password is not None:
         set_password(engine, name, password, config=config)
         return None
@@ -344,28 +398,97 @@ def bind_annotator(engine: Engine, account_id: int) -> AccountInfo:
 
 # ----------------------------------------------------------------------------------------------- sign-in
 
-def sign_in(engine: Engine, name: object, password: object, *, config: AccountsConfig = DEFAULT_CONFIG,
-            source: str = "app", now: datetime | None = None) -> AccountInfo:
-    """The account, when ``password`` is right and the account is neither locked nor disabled; else ``SignInError``.
+def client_key(address: str | None) -> str:
+    """The address sign-in attempts are counted by: an IPv4 address, an IPv6 address's /64 network (one device's
+    addresses change within it), or "local" (this machine, or unknown)."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip().strip("[]"))
+    except ValueError:
+        return "local"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "local"
+    if ip.version == 6:
+        return ":".join(f"{int(g, 16):x}" for g in ip.exploded.split(":")[:4]) + "::"
+    return str(ip)
 
-    Unknown names cost one hash verification like known ones, and both answer ``WRONG_CREDENTIALS``. The
-    ``max_failures``-th wrong password in a row locks the account for ``lockout``; while locked, no password is
-    checked. Every attempt is logged (table and logger).
+
+_FAILED = ("bad_password", "unknown")
+_SUCCEEDED = ("ok", "invite_ok")
+
+
+def _wait_until(fails: list[datetime], free: int, config: AccountsConfig) -> datetime | None:
+    """When the next attempt may be checked after the wrong passwords ``fails`` (oldest first), or None: now."""
+    if len(fails) < free:
+        return None
+    delay = config.first_delay * 2 ** min(len(fails) - free, 30)
+    return fails[-1] + min(delay, config.max_delay)
+
+
+def _throttled_until(s: Session, config: AccountsConfig, account_id: int | None, typed: str, source: str,
+                     now: datetime) -> datetime | None:
+    """When ``source`` may next have a password checked for this account (or typed unknown name); None: now."""
+    since = now - config.throttle_window
+    q = select(SignInAttempt.at, SignInAttempt.outcome, SignInAttempt.source).where(SignInAttempt.at > since)
+    if account_id is None:
+        q = q.where(SignInAttempt.account_id.is_(None), SignInAttempt.name == typed, SignInAttempt.source == source)
+    else:
+        q = q.where(SignInAttempt.account_id == account_id)
+    rows = [(_aware(at), outcome, src) for at, outcome, src in s.execute(q.order_by(SignInAttempt.id))]
+
+    def failures(rows) -> list[datetime]:
+        out: list[datetime] = []
+        for at, outcome, _ in rows:
+            if outcome in _SUCCEEDED or outcome == "reset":
+                out = []
+            elif outcome in _FAILED:
+                out.append(at)
+        return out
+
+    mine = [r for r in rows if r[2] == source or r[1] == "reset"]
+    until = _wait_until(failures(mine), config.free_failures, config)
+    if account_id is not None:
+        known = s.scalar(select(func.count()).select_from(SignInAttempt).where(
+            SignInAttempt.account_id == account_id, SignInAttempt.source == source,
+            SignInAttempt.outcome.in_(_SUCCEEDED), SignInAttempt.at > now - config.known_client_age))
+        if not known:
+            every = _wait_until(failures(rows), config.alarm_failures, config)
+            until = max(u for u in (until, every) if u is not None) if (until or every) else None
+    return until if until is not None and until > now else None
+
+
+def _throttled_message(until: datetime, now: datetime) -> str:
+    seconds = max(1, int((until - now).total_seconds() + 0.999))
+    wait = f"{seconds} second(s)" if seconds < 120 else f"{round(seconds / 60)} minute(s)"
+    return (f"too many wrong passwords from this address: wait {wait} before trying again (other devices are not "
+            f"slowed; an admin can clear this with `python -m ctl_core users reset NAME`)")
+
+
+def sign_in(engine: Engine, name: object, password: object, *, config: AccountsConfig = DEFAULT_CONFIG,
+            source: str = "local", now: datetime | None = None) -> AccountInfo:
+    """The account, when ``password`` is right and the account is not disabled; else ``SignInError``.
+
+    ``source``: the client's address (``client_key`` is applied), by which wrong passwords are throttled (module
+    docstring): an attempt that comes too soon is refused without checking the password, and says how long to
+    wait. Unknown names cost one hash verification like known ones, and both answer ``WRONG_CREDENTIALS``. Every
+    attempt is logged (table and logger).
     """
-    now, dummy = now or utcnow(), config.dummy_hash()
+    now, dummy, source = now or utcnow(), config.dummy_hash(), client_key(source)[:20]  # as the log stores it
     with read_session(engine) as s:
         acc = s.scalar(select(Account).where(Account.name_key == _key_or_none(name)))
-        stored = (acc.id, acc.password_hash, acc.locked_until) if acc is not None else None
+        stored = (acc.id, acc.password_hash) if acc is not None else None
+        until = _throttled_until(s, config, stored[0] if stored else None, _typed(name), source, now)
+    if until is not None:
+        with write_session(engine) as s:
+            _record(s, name, stored[0] if stored else None, "throttled", source, at=now)
+        raise SignInError(_throttled_message(until, now))
     if stored is None:
         _verify(config, dummy, password)
         with write_session(engine) as s:
-            _record(s, name, None, "unknown", source)
+            _record(s, name, None, "unknown", source, at=now)
         raise SignInError(WRONG_CREDENTIALS)
-    account_id, pw_hash, locked_until = stored
-    if locked_until is not None and _aware(locked_until) > now:
-        with write_session(engine) as s:
-            _record(s, name, account_id, "locked", source)
-        raise SignInError(_locked_message(_aware(locked_until), now))
+    account_id, pw_hash = stored
     ok = _verify(config, pw_hash or dummy, password) and pw_hash is not None
     message = WRONG_CREDENTIALS
     with write_session(engine) as s:
@@ -375,20 +498,40 @@ def sign_in(engine: Engine, name: object, password: object, *, config: AccountsC
             if config.hasher().check_needs_rehash(pw_hash):
                 acc.password_hash = _hash(config, password)
             _bind_annotator(s, acc)
-            _record(s, name, account_id, "ok", source)
+            _record(s, name, account_id, "ok", source, at=now)
             return _info(s, acc)
         if ok:  # right password, disabled account
-            _record(s, name, account_id, "disabled", source)
+            _record(s, name, account_id, "disabled", source, at=now)
             message = "this account is disabled; ask an admin to enable it again"
         else:
-            acc.failed_attempts = (acc.failed_attempts or 0) + 1
-            if acc.failed_attempts >= config.max_failures:
-                acc.failed_attempts, acc.locked_until = 0, now + config.lockout
-                _record(s, name, account_id, "locked_now", source)
-                message = _locked_message(now + config.lockout, now)
-            else:
-                _record(s, name, account_id, "bad_password", source)
+            acc.failed_attempts = (acc.failed_attempts or 0) + 1  # since the last sign-in, from every address
+            _record(s, name, account_id, "bad_password", source, at=now)
     raise SignInError(message)
+
+
+def failed_sign_ins(engine: Engine, since: timedelta = timedelta(hours=24), *,
+                    now: datetime | None = None) -> list[FailedSignIns]:
+    """Wrong passwords of the last ``since`` per account (unknown names summed as one), most first: what the
+    Users page and the admin's sidebar tell the admins."""
+    now = now or utcnow()
+    with read_session(engine) as s:
+        rows = s.execute(select(SignInAttempt.account_id, SignInAttempt.outcome, SignInAttempt.source,
+                                SignInAttempt.at)
+                         .where(SignInAttempt.at > now - since,
+                                SignInAttempt.outcome.in_((*_FAILED, "throttled")))
+                         .order_by(SignInAttempt.id)).all()
+        names = dict(s.execute(select(Account.id, Account.name)).all())
+    groups: dict[int | None, list] = {}
+    for account_id, outcome, source, at in rows:
+        groups.setdefault(account_id, []).append((outcome, source, _aware(at)))
+    out = []
+    for account_id, items in groups.items():
+        fails = [i for i in items if i[0] != "throttled"]
+        last = max(items, key=lambda i: i[2])
+        out.append(FailedSignIns(name=names.get(account_id) if account_id is not None else None,
+                                 failures=len(fails), throttled=len(items) - len(fails),
+                                 addresses=len({i[1] for i in items}), last_at=last[2], last_address=last[1]))
+    return sorted(out, key=lambda f: (-(f.failures + f.throttled), f.name or ""))
 
 
 # At most this many argon2 computations at once (64 MiB each by default): a flood of sign-ins queues, not swaps.
@@ -411,12 +554,6 @@ def _verify(config: AccountsConfig, pw_hash: str, password: object) -> bool:
         return False
 
 
-def _locked_message(until: datetime, now: datetime) -> str:
-    minutes = max(1, round((until - now).total_seconds() / 60))
-    return (f"too many wrong passwords: this account is locked for {minutes} more minute(s) (until "
-            f"{until:%H:%M} UTC); an admin can unlock it now with `python -m ctl_core users reset NAME`")
-
-
 def invitation_account(engine: Engine, token: str, *, now: datetime | None = None) -> AccountInfo:
     """The account an invitation is for, while it is unused and unexpired; else ``InvitationError``."""
     now = now or utcnow()
@@ -436,8 +573,9 @@ def invitation_account(engine: Engine, token: str, *, now: datetime | None = Non
 
 
 def accept_invitation(engine: Engine, token: str, password: str, *, config: AccountsConfig = DEFAULT_CONFIG,
-                      now: datetime | None = None, source: str = "app") -> AccountInfo:
-    """Use an invitation: set the account's password and sign it in. Works once; refused when expired."""
+                      now: datetime | None = None, source: str = "local") -> AccountInfo:
+    """Use an invitation: set the account's password and sign it in. Works once; refused when expired.
+    ``source``: the client's address (``client_key``), as for ``sign_in``."""
     now = now or utcnow()
     invitation_account(engine, token, now=now)  # a clear message before the slow hash
     pw_hash = _hash(config, password)
@@ -450,7 +588,7 @@ def accept_invitation(engine: Engine, token: str, password: str, *, config: Acco
         acc = s.get(Account, used, with_for_update=True)
         acc.password_hash, acc.failed_attempts, acc.locked_until, acc.last_sign_in_at = pw_hash, 0, None, now
         _bind_annotator(s, acc)
-        _record(s, acc.name, acc.id, "invite_ok", source)
+        _record(s, acc.name, acc.id, "invite_ok", client_key(source), at=now)
         return _info(s, acc)
 
 

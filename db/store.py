@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Table, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from db import history
+from db.names import hidden_character
 from db.schema import (
     MAX_COMMENT_LEN,
     MAX_NAME_LEN,
@@ -119,7 +120,8 @@ def dialect_insert(engine_or_session: Engine | Session, table: Any):
 
 
 def normalise_name(name: object) -> str:
-    """An annotator name trimmed of surrounding whitespace; 1–80 characters or ``AnnotatorError``."""
+    """An annotator name trimmed of surrounding whitespace; 1–80 visible characters or ``AnnotatorError`` (control,
+    format and invisible characters refused: ``db.names.hidden_character``)."""
     if not isinstance(name, str):
         raise AnnotatorError(f"annotator name must be text, got {type(name).__name__}")
     clean = name.strip()
@@ -127,6 +129,10 @@ def normalise_name(name: object) -> str:
         raise AnnotatorError("annotator name is empty; type your name first")
     if len(clean) > MAX_NAME_LEN:
         raise AnnotatorError(f"annotator name is {len(clean)} characters long; at most {MAX_NAME_LEN} allowed")
+    hidden = hidden_character(clean)
+    if hidden:
+        raise AnnotatorError(f"annotator name contains an invisible or control character ({hidden}); "
+                             "type the name again without it")
     return clean
 
 
@@ -261,7 +267,8 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
     replaces its failure modes; the same transaction appends old and new value to ``db.history`` (the pair row is
     locked first, so edits of one pair queue up on PostgreSQL too). Refused with ``JudgmentError`` (nothing
     written): unknown annotator or pair, a pair of another study, a closed study, an unknown or inactive failure
-    mode, a comment over 2000 characters, failure modes on a compatible pair.
+    mode, a comment over 2000 characters, failure modes on a compatible pair. An edit may keep a failure mode that
+    was deactivated after the judgment chose it (not add one).
     """
     codes, comment, seconds_taken = _check_judgment_input(compatible, failure_modes, comment, seconds_taken)
     with write_session(engine) as s:
@@ -278,18 +285,19 @@ def submit_judgment(engine: Engine, study_id: int, pair_id: int, annotator_name:
         study = s.get(Study, study_id)
         if study is None or study.status != "open":
             raise JudgmentError(f"study {study_id} is not open for judgments")
+        old = history.snapshot(s, pair_id, annotator_id)
+        kept = set(old.failure_modes) if old is not None else set()  # deactivated since: may stay, not be added
         mode_ids: list[int] = []
         if codes:
             rows = {m.code: m for m in s.scalars(select(FailureMode).where(FailureMode.code.in_(codes)))}
             for c in codes:
                 if c not in rows:
                     raise JudgmentError(f"unknown failure mode {c!r}")
-                if not rows[c].active:
+                if not rows[c].active and c not in kept:
                     raise JudgmentError(f"failure mode {c!r} is no longer in use")
                 mode_ids.append(rows[c].id)
 
         now = utcnow()
-        old = history.snapshot(s, pair_id, annotator_id)
         values = dict(pair_id=pair_id, annotator_id=annotator_id, compatible=compatible, comment=comment,
                       seconds_taken=seconds_taken, created_at=now, updated_at=now)
         stmt = dialect_insert(s, Judgment.__table__).values(**values)
