@@ -16,6 +16,8 @@ def add_report_parser(sub) -> None:
                         "category accuracy on held-out photos, product-shot check against the stored labels")
     r.add_argument("--quick", action="store_true", help="the demo's evaluation tables only, no benchmarks "
                    "(minutes on a fresh clone)")
+    r.add_argument("--only", nargs="+", default=[], metavar="TABLE", help="only these tables (names or prefixes, "
+                   "e.g. serving table4): the others' files stay as they are")
     r.add_argument("--out", type=Path, default=None, help="results folder (default: docs/results)")
     r.add_argument("--no-readme", action="store_true", help="leave README.md's generated blocks as they are")
     r.add_argument("--sync-readme", action="store_true", help="only copy the results files into README.md's "
@@ -50,7 +52,7 @@ def run_report(ws, args, progress) -> int:
         out_dir=args.out or report.RESULTS_DIR, readme=readme, command=command, demo_size=args.size, seed=args.seed,
         duplicate_queries=args.queries, repeats=args.repeats, ray_rounds=args.ray_rounds,
         serve_items=args.serve_items, real_ray=args.real_ray, labels=args.labels or report.LABELS_CSV,
-        photos=args.photos or report.DEFAULT_PHOTOS)
+        photos=args.photos or report.DEFAULT_PHOTOS, only=tuple(args.only))
     out = report.run_report(ws, cfg, progress=progress)
     progress.close()
     for name, why in out.skipped.items():

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctl_core.config import PROJECT_ROOT, Workspace
+from ctl_core.config import DEFAULT_BACKBONE, PROJECT_ROOT, Workspace
 from ctl_core.progress import Progress
 from ctl_core.workflows.results import RESULTS_DIR, Stamp, sync_readme, write_result
 
@@ -54,12 +54,16 @@ class ReportConfig:
     readme: Path | None = PROJECT_ROOT / "README.md"  # None: leave the README alone
     command: str = "python -m ctl_core report"
     demo_size: int = 3000
+    backbone: str = DEFAULT_BACKBONE   # the demo's (tests: "tiny-cnn")
+    epochs: int | None = None          # the demo's training epochs (None: the recipe's)
+    scene_epochs: int = 15
     seed: int = 0                      # the demo's seed, the evaluation's and the FITB questions'
     duplicate_queries: int = 200
     repeats: int = 5                   # benchmark repeats (median and spread)
     ray_rounds: int = 3                # rounds of local vs Ray
     serve_items: int = 1_000_000
     real_ray: bool = False             # Ray vs local on each real workspace too (long: 3 engines x rounds)
+    only: tuple[str, ...] = ()         # table names (or prefixes) to measure; () = all of them
     labels: Path = LABELS_CSV
     photos: Path = DEFAULT_PHOTOS      # labelled photos (styles.csv, images/<id>.jpg) behind the labels
 
@@ -163,13 +167,14 @@ def cleanup_table(ws: Workspace) -> tuple[str, dict]:
     return _md_table(["rule", "boxes removed", "outfits removed"], rows) + "\n\n" + text, rep
 
 
-def scene_table(ws: Workspace, progress: Progress | None = None) -> tuple[str, dict]:
+def scene_table(ws: Workspace, backbone: str = DEFAULT_BACKBONE, epochs: int = 15,
+                progress: Progress | None = None) -> tuple[str, dict]:
     """The scene baseline (trained first when missing, with ``SceneConfig``'s defaults) and its two baselines."""
     from ctl_core.scene import SceneConfig, evaluate_scene_model, train_scene_model
     trained_s = None
     if not ws.scene_weights_path.exists():
         t = time.perf_counter()
-        train_scene_model(ws, SceneConfig(), progress=progress)
+        train_scene_model(ws, SceneConfig(backbone=backbone, epochs=epochs), progress=progress)
         trained_s = round(time.perf_counter() - t, 1)
     res = evaluate_scene_model(ws, progress=progress)
     rows = []
@@ -460,6 +465,8 @@ def run_report(ws: Workspace, cfg: ReportConfig, progress: Progress | None = Non
     out = ReportOutcome()
 
     def emit(name: str, title: str, make: Callable[[], tuple[str, dict] | None]) -> None:
+        if not wanted(cfg, name):
+            return
         stamp = Stamp.now(cfg.command)
         say(f"report: {name} ...")
         t = time.perf_counter()
@@ -483,12 +490,26 @@ def run_report(ws: Workspace, cfg: ReportConfig, progress: Progress | None = Non
     return out
 
 
+def wanted(cfg: ReportConfig, name: str) -> bool:
+    """Whether ``cfg.only`` (names or prefixes) selects the table ``name``."""
+    return not cfg.only or any(name.startswith(o) for o in cfg.only)
+
+
+DEMO_TABLES = ("build_demo", "cleanup_demo", "table4_demo", "fitb_file_demo", "duplicates_demo", "scene_demo",
+               "featurize", "ray_catalogue_demo")
+
+
 def _demo_tables(ws: Workspace, cfg: ReportConfig, emit, progress, say) -> None:
     from ctl_core.workflows.demo import DemoConfig, build_demo
     name = "demo"
+    if not any(wanted(cfg, n) for n in DEMO_TABLES):  # e.g. --only serving: no demo needed
+        emit("serving", "Serving benchmark: one recommendation at 1M items, and the upload path",
+             lambda: serving_table(cfg, progress))
+        return
     t = time.perf_counter()
     built_now = not ws.eval_table_csv.exists()
-    build_demo(ws, DemoConfig(size=cfg.demo_size, seed=cfg.seed), progress=progress, say=say)
+    build_demo(ws, DemoConfig(size=cfg.demo_size, seed=cfg.seed, backbone=cfg.backbone, epochs=cfg.epochs),
+               progress=progress, say=say)
     build_s = round(time.perf_counter() - t, 1)
 
     def build_time():
@@ -508,7 +529,8 @@ def _demo_tables(ws: Workspace, cfg: ReportConfig, emit, progress, say) -> None:
          lambda: fitb_file_table(ws, cfg.seed))
     emit(f"duplicates_{name}", "Duplicates in recommendation lists",
          lambda: duplicates_table(ws, _category_model(ws), cfg.duplicate_queries, cfg.seed))
-    emit(f"scene_{name}", "Scene-based baseline on the demo universe", lambda: scene_table(ws, progress))
+    emit(f"scene_{name}", "Scene-based baseline on the demo universe",
+         lambda: scene_table(ws, cfg.backbone, cfg.scene_epochs, progress))
     if cfg.quick:
         return
     emit("serving", "Serving benchmark: one recommendation at 1M items, and the upload path",

@@ -1,13 +1,17 @@
 """Blending drops colour variants (same group_id) and near-identical images by default; the toggle shows them."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from ctl_core.cli import build_parser
+from ctl_core.cli import main
 from ctl_core.data.tables import CATALOGUE_COLUMNS, read_catalogue, write_table
-from ctl_core.serving.index import CategoryIndices
+from ctl_core.serving.adapter import ModelAdapter
+from ctl_core.serving.catalogue import infer_catalogue
+from ctl_core.serving.index import CategoryIndices, build_indices
 from ctl_core.serving.recommender import BlendConfig, Recommender, serve
 
 from .serving_fixtures import served_workspace
@@ -53,11 +57,19 @@ def test_near_identical_is_judged_within_a_category_only():
         BlendConfig(duplicate_cosine=1.5)
 
 
+def _colour_variants(ws, adapter) -> None:
+    """p03-0..p03-3 become four colours of one model (``group_id``); the catalogue is indexed again after the edit
+    (indices are tied to the catalogue they were built from)."""
+    cat = read_catalogue(ws.catalogue_csv)
+    cat["group_id"] = cat["product_id"].str.rsplit("-", n=1).str[0]
+    write_table(cat, ws.catalogue_csv, CATALOGUE_COLUMNS)
+    infer_catalogue(ws, METHOD, adapter=adapter)
+    build_indices(ws, METHOD)
+
+
 def test_recommender_hides_colour_variants_unless_asked(tmp_path):
     ws, adapter, _ = served_workspace(tmp_path / "ws", METHOD, per_category=4, n_scenes=0)
-    cat = read_catalogue(ws.catalogue_csv)
-    cat["group_id"] = cat["product_id"].str.rsplit("-", n=1).str[0]  # p03-0..p03-3: four colours of one model
-    write_table(cat, ws.catalogue_csv, CATALOGUE_COLUMNS)
+    _colour_variants(ws, adapter)
     rec = Recommender(ws, METHOD, adapter=adapter)
     shown = rec.recommend(item_id="p02-0", k=12, blend=BlendConfig(strategy="distance"))
     groups = [r.item_id.rsplit("-", 1)[0] for r in shown.results]
@@ -69,15 +81,28 @@ def test_recommender_hides_colour_variants_unless_asked(tmp_path):
     assert all(len(v) == 4 for v in every.per_category.values())
 
 
-def test_recommend_cli_flag():
-    args = build_parser().parse_args(["recommend", "--model", METHOD, "--item", "x", "--show-duplicates"])
-    assert args.show_duplicates
-    assert not build_parser().parse_args(["recommend", "--model", METHOD, "--item", "x"]).show_duplicates
+def test_recommend_cli_shows_duplicates_only_with_the_flag(tmp_path, monkeypatch, capsys):
+    """``recommend --show-duplicates`` end to end: the lists it prints hold colour variants; without it, none."""
+    ws, adapter, _ = served_workspace(tmp_path / "ws", METHOD, per_category=4, n_scenes=0)
+    _colour_variants(ws, adapter)
+    monkeypatch.setattr(ModelAdapter, "load", classmethod(lambda cls, ws_, method, device="auto": adapter))
+
+    def groups(*flags: str) -> list[str]:
+        assert main(["--workspace", str(ws.root), "--quiet", "recommend", "--model", METHOD, "--item", "p02-0",
+                     "--k", "12", "--max-categories", "3", "--json", *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        return [r["item_id"].rsplit("-", 1)[0] for r in out["results"]]
+
+    hidden, shown = groups(), groups("--show-duplicates")
+    assert hidden and len(hidden) == len(set(hidden))                 # one colour per model by default
+    assert len(shown) == 12 and len(set(shown)) < len(shown)          # the flag shows the variants
 
 
 def test_catalogue_without_group_ids_still_serves(tmp_path):
     ws, adapter, _ = served_workspace(tmp_path / "ws", METHOD, per_category=2, n_scenes=0)
     old = pd.read_csv(ws.catalogue_csv, dtype=str).drop(columns=["group_id"], errors="ignore")
     old.to_csv(ws.catalogue_csv, index=False)                        # a catalogue written before group_id existed
+    infer_catalogue(ws, METHOD, adapter=adapter)                     # indices are tied to their catalogue
+    build_indices(ws, METHOD)
     out = Recommender(ws, METHOD, adapter=adapter).recommend(item_id="p02-0", k=4)
     assert 1 <= len(out.results) <= 4

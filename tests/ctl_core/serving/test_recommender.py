@@ -166,6 +166,10 @@ def test_non_product_shot_is_flagged_or_refused(served):
     with pytest.raises(NotProductShotError, match="product shot"):
         strict.recommend(image=scene)
     assert isinstance(NotProductShotError("x"), ValueError)
+    with pytest.raises(NotProductShotError, match="product shot"):   # per call: the app's toggle, the CLI's flag
+        rec.recommend(image=scene, on_non_product="refuse")
+    assert strict.recommend(image=scene, k=3, on_non_product="warn").query.warning
+    assert rec.recommend(image=ws.universe_dir / "products" / "p00-1.png", k=3, on_non_product="refuse").results
 
 
 def test_unknown_item_and_stale_indices(served, tmp_path):
