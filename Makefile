@@ -5,7 +5,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 SIZE ?= 3000
 
-.PHONY: run test setup demo data app bench clean-workspace
+.PHONY: run test setup demo data app bench report clean-workspace
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +44,13 @@ test:
 bench: setup
 	$(PY) -m ctl_core bench featurize
 	$(PY) -m ctl_core bench serve
+
+# make report: every measured table of the README into docs/results/ (stamped), README blocks refreshed.
+# QUICK=1: the demo's evaluation tables only (minutes); REAL="workspace-mango": also a built real-data workspace.
+QUICK ?=
+REAL ?=
+report: setup
+	$(PY) -m ctl_core report $(if $(QUICK),--quick) $(if $(REAL),--demo --real $(REAL))
 
 clean-workspace:
 	rm -rf workspace
