@@ -139,3 +139,56 @@ def test_db_commands(tmp_path, capsys, monkeypatch):
     assert main(["--workspace", str(ws_root), "db", "backup", str(tmp_path / "pg.dump")]) == 2
     err = capsys.readouterr().err
     assert "pg_dump" in err and "pg_restore" in err and "\n" not in err.strip()
+
+
+def _copy_with(good, dest, *sql: str):
+    """``good`` copied to ``dest``, with ``sql`` run on the copy."""
+    dest.write_bytes(good.read_bytes())
+    with closing(sqlite3.connect(dest)) as con:
+        for stmt in sql:
+            con.execute(stmt)
+        con.commit()
+    return dest
+
+
+def test_restore_checks_the_schema_against_the_projects_own(engine, study, tmp_path, capsys):
+    """Issue 20, finding 6: a file with the five table names and one column each was restored (then `users list`
+    and `study list` failed with tracebacks); a real backup with an added trigger (`after insert on
+    sign_in_attempts ... update accounts set role='admin'`) was restored and one wrong sign-in made every account
+    admin."""
+    url = str(engine.url)
+    before = backup.check_ctl_database(engine.url.database)
+    good = backup.backup(url, tmp_path / "good.sqlite").path
+    shells = tmp_path / "shells.sqlite"
+    with closing(sqlite3.connect(shells)) as con:
+        for t in sorted(backup.REQUIRED_TABLES):
+            con.execute(f'CREATE TABLE "{t}" (x)')
+        con.commit()
+    evil = _copy_with(good, tmp_path / "evil.sqlite",
+                      "CREATE TRIGGER promote AFTER INSERT ON sign_in_attempts BEGIN "
+                      "UPDATE accounts SET role = 'admin'; END")
+    cases = {
+        shells: "table 'annotators' is defined differently from this version's: columns x where this version has id",
+        evil: "holds a trigger 'promote' that this project does not create",
+        _copy_with(good, tmp_path / "view.sqlite", "CREATE VIEW v AS SELECT 1"): "holds a view 'v'",
+        _copy_with(good, tmp_path / "extra.sqlite", "CREATE TABLE notes (x)"): "holds a table 'notes'",
+        _copy_with(good, tmp_path / "column.sqlite", "ALTER TABLE accounts ADD COLUMN backdoor TEXT"):
+            "table 'accounts' is defined differently",
+        _copy_with(good, tmp_path / "orphan.sqlite", "PRAGMA foreign_keys = OFF",
+                   "INSERT INTO pairs (study_id, query_product_id, candidate_product_id, is_gold) "
+                   "SELECT 999, 'q', 'c', 0"): "point at rows that do not exist",
+    }
+    for path, fragment in cases.items():
+        with pytest.raises(BackupError, match="restore refused") as e:
+            backup.restore(url, path)
+        assert fragment in str(e.value) and "\n" not in str(e.value), str(e.value)
+    assert main(["--workspace", str(tmp_path / "ws"), "db", "restore", str(evil)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "trigger 'promote'" in err and "\n" not in err
+    assert backup.check_ctl_database(engine.url.database) == before   # nothing was replaced
+    assert not list(tmp_path.glob("*.before-restore-*"))
+    # a backup of this version, and one made before a later table (accounts) existed, are restored
+    assert backup.restore(url, good)[0].tables == before
+    older = _copy_with(good, tmp_path / "older.sqlite", "DROP TABLE account_invitations", "DROP TABLE sign_in_attempts",
+                       "DROP TABLE accounts")
+    backup.restore(url, older)
