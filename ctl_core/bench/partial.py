@@ -29,7 +29,6 @@ from ctl_core.model.backbone import create_backbone
 from ctl_core.model.ctl_model import save_run
 from ctl_core.model.features import (
     cached_features,
-    cached_stage_inputs,
     derive_stage_inputs,
     item_sources,
     stage_cache_name,
@@ -77,7 +76,7 @@ def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: 
     for i, k in enumerate(ks):  # the largest from images, the others derived from it
         t0 = time.perf_counter()
         if i == 0:
-            cached_stage_inputs(ws, bb, every, k, progress=progress, skip_bad=True)
+            partial.stage_inputs(ws, bb, every, k, progress, skip_bad=True)  # one map per distinct image
         else:
             derive_stage_inputs(ws, bb, ks[0], k, progress=progress)
         cache_minutes[k] = (time.perf_counter() - t0) / 60
