@@ -198,6 +198,8 @@ def fitb_file_table(ws: Workspace, seed: int, methods: Sequence[str] | None = No
     write_fitb_file(questions, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     t = time.perf_counter()
+    if methods is None:  # every run with catalogue embeddings (a model that is not indexed has none to score)
+        methods = [m for m in ws.trained_methods() if ws.predictions_csv(m).exists()]
     res = evaluate_fitb_file(ws, path, methods)
     seconds = round(time.perf_counter() - t, 1)
     rows = [[PRETTY.get(m, m), _pct(r["accuracy"]), f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
