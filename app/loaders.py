@@ -43,17 +43,21 @@ def served_methods(ws: Workspace) -> list[str]:
 
 
 def method_label(m: str) -> str:
-    return METHOD_LABELS.get(m, m)
+    base = m.removesuffix("+outfit")
+    return METHOD_LABELS.get(base, base) + (" + outfit re-ranking" if base != m else "")
 
 
 @st.cache_resource(show_spinner="Loading the model and its indices…")
-def get_recommender(root: str, method: str, stamp: float):
-    """One Recommender per (workspace, method); ``stamp`` (manifest mtime) reloads it after a rebuild."""
+def get_recommender(root: str, method: str, stamp: tuple[float, float]):
+    """One Recommender per (workspace, method); ``stamp`` (manifest and outfit-model mtimes) reloads it after a
+    rebuild or once the outfit model is (re)trained."""
     return Recommender(Workspace.at(root), method)
 
 
 def recommender(ws: Workspace, method: str):
-    return get_recommender(str(ws.root), method, ws.manifest_path(method).stat().st_mtime)
+    outfit = ws.outfit_weights_path
+    return get_recommender(str(ws.root), method, (ws.manifest_path(method).stat().st_mtime,
+                                                  outfit.stat().st_mtime if outfit.exists() else 0.0))
 
 
 @st.cache_resource(show_spinner="Loading the scene-based model…")

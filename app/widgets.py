@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
+from PIL import Image
 
 from app.loaders import details, price_text
 from ctl_core.config import Workspace
@@ -24,12 +25,17 @@ WORD_JOINER = "\u2060"
 
 
 
-def product_image(path, **kw) -> None:
-    """``st.image`` of a catalogue file that can never break the page: an unshowable file gets a short note."""
-    if displayable(path):
-        st.image(str(path), **kw)
-    else:
+def product_image(path, max_height: int | None = None, **kw) -> None:
+    """``st.image`` of a catalogue file that can never break the page: an unshowable file gets a short note.
+    ``max_height`` (px, with an integer ``width``): a narrower width for tall images, so none is taller than that."""
+    if not displayable(path):
         st.caption("(image cannot be shown)")
+        return
+    if max_height is not None and isinstance(kw.get("width"), int):
+        with Image.open(path) as im:  # reads the header only
+            w, h = im.size
+        kw["width"] = max(1, min(kw["width"], round(max_height * w / max(h, 1))))
+    st.image(str(path), **kw)
 
 def md(text: object) -> str:
     """``text`` shown literally inside Markdown: every Markdown, HTML and directive character backslash-escaped, bare
@@ -63,6 +69,8 @@ def query_card(query: dict) -> None:
     if query.get("warning"):
         st.warning(md(query["warning"]), icon=":material/warning:")
     st.markdown("**Complementary categories:** " + ", ".join(md(c) for c in query.get("complementary", [])))
+    st.markdown("**Ranking:** " + ("pairwise style distance, then the outfit model re-orders each category's top "
+                                   "candidates" if query.get("reranked") else "pairwise style distance"))
 
 
 def timings(t: dict) -> None:

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--seed", type=int, default=0)
     bu.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
     add_recipe_arg(bu)
+    bu.add_argument("--no-outfit-model", action="store_true",
+                    help=f"do not train the outfit model ({OUTFIT_METHOD}: re-ranking and partial outfits)")
     bu.add_argument("--backbone", default=DEFAULT_BACKBONE)
     bu.add_argument("--force", action="store_true", help="rebuild every step")
     bu.add_argument("--no-evaluate", action="store_true", help="skip the offline evaluation step")
@@ -169,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = st.add_subparsers(dest="study_command", required=True, metavar="ACTION")
     sc = ssub.add_parser("create", help="sample products, run each model, pool and shuffle the pairs")
     sc.add_argument("--name", required=True)
-    sc.add_argument("--models", nargs="+", choices=METHODS, default=list(METHODS))
+    sc.add_argument("--models", nargs="+", choices=[*METHODS, *(f"{m}+outfit" for m in METHODS)],
+                    default=list(METHODS), help="served methods; NAME+outfit: NAME re-ranked by the outfit model")
     sc.add_argument("--n", type=int, default=120, help="query products (paper: 120)")
     sc.add_argument("--k", type=int, default=5, help="top K per query and model")
     sc.add_argument("--overlap", type=int, default=2, help="annotators per pair")
@@ -338,7 +341,8 @@ def _build(ws, args, progress):
     from ctl_core.workflows.build import BuildConfig, build_workspace
     build_workspace(ws, BuildConfig(methods=tuple(args.methods), backbone=args.backbone, seed=args.seed,
                                     force=args.force, evaluate=not args.no_evaluate, epochs=args.epochs,
-                                    recipe=args.recipe, engine=engine_config(args)),
+                                    recipe=args.recipe, outfit_model=not args.no_outfit_model,
+                                    engine=engine_config(args)),
                     progress=progress)
     print(f"workspace built: {ws.root}  (serve it: CTL_WORKSPACE={ws.root} make app)")
 

@@ -6,7 +6,7 @@ from app import auth, loaders, widgets
 from app.widgets import md
 from ctl_core.data.categories import CATEGORIES
 from ctl_core.images import MAX_UPLOAD_BYTES, ImageError, load_image
-from ctl_core.serving.recommender import BlendConfig
+from ctl_core.serving.recommender import MAX_OUTFIT_ITEMS, BlendConfig, RerankConfig
 
 auth.require_page("ctl")
 ws = loaders.workspace()
@@ -23,10 +23,22 @@ with st.sidebar:
     method = st.selectbox("Method", methods, index=default, format_func=loaders.method_label, key="model")
     compare = st.toggle("Side by side: compare methods", key="compare")
     others = []
-    if compare:
+    if compare and len(methods) < 2:
+        st.info("Side by side needs a second trained method; only one is served. Train and index one, e.g. "
+                "`python -m ctl_core train --method classification` then `python -m ctl_core index --model "
+                "classification` (or `build --methods ...`).", icon=":material/info:")
+    elif compare:
         others = st.multiselect("Compare with (up to 2)", [m for m in methods if m != method], max_selections=2,
                                 default=[m for m in methods if m != method][:1], format_func=loaders.method_label,
                                 key="compare_models")
+    has_outfit_model = ws.outfit_weights_path.exists()
+    rerank = st.toggle("Re-rank with the outfit model", value=has_outfit_model, disabled=not has_outfit_model,
+                       key="rerank", help="The outfit model (a set transformer over the whole look) re-orders each "
+                                          "category's top 50 candidates given every product of the query.")
+    if not has_outfit_model:
+        st.caption("No outfit model in this workspace yet: `python -m ctl_core train --method outfit-transformer`.")
+    compare_rerank = has_outfit_model and st.toggle("Side by side: with and without re-ranking",
+                                                    key="compare_rerank")
     st.header("Results")
     k = st.slider("Results per category", 1, 20, 6, key="k")
     max_categories = st.slider("Complementary categories shown", 1, 10, 4, key="max_categories")
@@ -37,9 +49,13 @@ with st.sidebar:
                           help="Re-ranks so results are less alike each other (0 = off).")
     show_duplicates = st.toggle("Show colour variants and near-identical images", key="show_duplicates",
                                 help="Off: one colour of each model and one of near-identical images per list.")
+    refuse_non_product = st.toggle("Refuse uploads that are not product shots", key="refuse_non_product",
+                                   help="Off: such an upload gets a warning beside its results.")
 
 sources = ["Browse the catalogue", "Search by id", "Upload an image"]
-source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source")
+# required: clicking the selected option keeps it (it used to deselect it and fall through to Upload)
+source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source",
+                              required=True)
 
 query_item: str | None = st.session_state.get("query_item")
 query_image: Image.Image | None = None  # an upload, decoded once here and handed to the library as is
@@ -61,6 +77,13 @@ if source == "Browse the catalogue":
                 if st.button("Complete this look", key=f"pick_{row.product_id}", width="stretch",
                              type="primary" if row.product_id == query_item else "secondary"):
                     st.session_state["query_item"] = query_item = row.product_id
+                    st.session_state["outfit_items"] = []  # a new query starts a new outfit
+                    st.rerun()
+                if query_item not in (None, row.product_id) and st.button(
+                        "Add to the outfit", key=f"add_{row.product_id}", width="stretch",
+                        disabled=row.product_id in st.session_state.get("outfit_items", [])
+                        or len(st.session_state.get("outfit_items", [])) >= MAX_OUTFIT_ITEMS - 1):
+                    st.session_state.setdefault("outfit_items", []).append(row.product_id)
                     st.rerun()
 elif source == "Search by id":
     example = str(catalogue["product_id"].iloc[0]) if len(catalogue) else "p00042"
@@ -91,57 +114,109 @@ if query_item is None and query_image is None:
     st.info("Pick a product above (or search by id, or upload an image) to complete its look.")
     st.stop()
 
+# ---- a partial outfit: up to four more catalogue products beside the query ------------------------------
+outfit_items: list[str] = [i for i in st.session_state.get("outfit_items", []) if i != query_item]
+with st.expander(f"Outfit so far: the query + {len(outfit_items)} more (add up to {MAX_OUTFIT_ITEMS - 1})",
+                 expanded=bool(outfit_items)):
+    st.caption("Products added here are completed together: only the categories the outfit still lacks are "
+               "served, and the outfit model (when on) weighs every one of them. Add from the catalogue grid "
+               "(\"Add to the outfit\") or by id.")
+    a1, a2 = st.columns([3, 1])
+    typed_add = a1.text_input("Add a product by id", key="outfit_add_id").strip()
+    if a2.button("Add", key="outfit_add", disabled=len(outfit_items) >= MAX_OUTFIT_ITEMS - 1) and typed_add:
+        if typed_add not in set(catalogue["product_id"]):
+            st.error(f"No product with id {md(repr(typed_add))} in the catalogue.")
+        elif typed_add != query_item and typed_add not in outfit_items:
+            st.session_state["outfit_items"] = outfit_items = [*outfit_items, typed_add]
+    if outfit_items:
+        cols = st.columns(MAX_OUTFIT_ITEMS - 1)
+        by_id = catalogue.drop_duplicates("product_id").set_index("product_id")
+        for col, pid in zip(cols, list(outfit_items)):
+            with col:
+                row = by_id.loc[pid]
+                widgets.product_image(ws.abs(row["image_path"]), width="stretch")
+                st.caption(loaders.details(md(row["title"]), md(row["category"]), md(pid)))
+                if st.button("Remove", key=f"outfit_remove_{pid}", width="stretch"):
+                    st.session_state["outfit_items"] = [i for i in outfit_items if i != pid]
+                    st.rerun()
+        if st.button("Clear the outfit", key="outfit_clear"):
+            st.session_state["outfit_items"] = []
+            st.rerun()
+area = st.empty()  # everything the query shows, replaced as a whole (one element after the inputs' one element)
+
 
 # ---- one call into the library per method -------------------------------------------------------------
-def run(m: str) -> dict | None:
+# A slow query (a model loading, a busy machine) shows a progress bar in place of the last query's output: the
+# area is replaced as a whole, so the page never shows a new product's captions beside the previous images.
+def run(m: str, reranked: bool, done: int, total: int) -> dict | str:
+    bar.progress(done / total, text=f"{loaders.method_label(m)}: loading the model and its indices…")
+    rec = loaders.recommender(ws, m)
+    bar.progress((done + 0.5) / total, text=f"{loaders.method_label(m)}: understanding the query, retrieving, "
+                                            + ("re-ranking, " if reranked else "") + "blending…")
     try:
-        rec = loaders.recommender(ws, m).recommend(
-            item_id=query_item, image=query_image, k=max(10, k), max_categories=max_categories,
+        return rec.recommend(
+            item_id=query_item, image=query_image, items=outfit_items, k=max(10, k), max_categories=max_categories,
             blend=BlendConfig(price_weight=price_weight, diversity=diversity, per_category_k=k,
-                              dedupe=not show_duplicates))
+                              dedupe=not show_duplicates),
+            on_non_product="refuse" if refuse_non_product else "warn",
+            rerank=RerankConfig(enabled=reranked)).to_dict()
     except ValueError as e:  # bad image, not a product shot, unknown id: say what is wrong
-        st.error(md(e))
-        return None
-    return rec.to_dict()
+        return str(e)
 
 
-out = run(method)
-if out is None:
-    st.stop()
-st.session_state["last_recommendation"] = {"method": method, **out}  # what is shown, for tests and debugging
+def variant_label(m: str, reranked: bool) -> str:
+    return loaders.method_label(m) + (" + outfit re-ranking" if reranked and has_outfit_model else "")
 
-# ---- display ------------------------------------------------------------------------------------------
-q = out["query"]
-left, right = st.columns([1, 3])
-with left:
-    st.subheader("Query")
-    if query_image is not None:
-        st.image(query_image, width="stretch")
-    else:
-        row = catalogue[catalogue["product_id"] == query_item].iloc[0]
-        widgets.product_image(ws.abs(row["image_path"]), width="stretch")
-        st.caption(loaders.details(md(row["title"]), md(row["category"]), loaders.price_text(row["price"]),
-                                   md(query_item)))
-with right:
-    st.subheader("Query understanding")
-    widgets.query_card(q)
-    st.caption("Per-stage timings")
-    widgets.timings(out["timings_ms"])
 
-if compare and others:
-    st.subheader("Side by side: blended results")
-    cols = st.columns(1 + len(others))
-    for col, m, res in zip(cols, [method] + others, [out] + [run(m) for m in others]):
-        with col:
-            st.markdown(f"#### {loaders.method_label(m)}")
-            if res is not None:
-                widgets.result_grid(ws, res["results"], columns=2, key=f"cmp_{m}")
-    st.stop()
+# (method, re-ranked) per column: the chosen method, then the methods compared with, or the same without re-ranking
+shown = [(method, rerank)] + ([(m, rerank) for m in others] if compare else []) \
+    + ([(method, not rerank)] if compare_rerank else [])
+bar = area.progress(0.0, text="Completing the look…")
+outs = [run(m, r, i, len(shown)) for i, (m, r) in enumerate(shown)]
+out = outs[0]
+with area.container():
+    if isinstance(out, str):
+        st.error(md(out))
+        st.stop()
+    st.session_state["last_recommendation"] = {"method": method, **out}  # what is shown, for tests and debugging
 
-st.subheader(f"Completes the look — {loaders.method_label(method)}")
-widgets.result_grid(ws, out["results"], columns=5, key="blended")
-st.divider()
-st.subheader("By complementary category")
-for cat, results in out["per_category"].items():
-    st.markdown(f"##### {md(cat)}")
-    widgets.result_grid(ws, results, columns=6, key=f"cat_{cat}")
+    # ---- display ------------------------------------------------------------------------------------------
+    q = out["query"]
+    left, right = st.columns([1, 3])
+    with left:
+        st.subheader("Query")
+        if query_image is not None:
+            st.image(query_image, width="stretch")
+        else:
+            row = catalogue[catalogue["product_id"] == query_item].iloc[0]
+            widgets.product_image(ws.abs(row["image_path"]), width="stretch")
+            st.caption(loaders.details(md(row["title"]), md(row["category"]), loaders.price_text(row["price"]),
+                                       md(query_item)))
+        if len(q["outfit"]) > 1:
+            st.caption(f"Outfit of {len(q['outfit'])} products: "
+                       + ", ".join(md(m["category"]) for m in q["outfit"]) + ". Served: what it still lacks.")
+    with right:
+        st.subheader("Query understanding")
+        widgets.query_card(q)
+        st.caption("Per-stage timings")
+        widgets.timings(out["timings_ms"])
+
+    if len(shown) > 1:
+        st.subheader("Side by side: blended results")
+        cols = st.columns(len(shown))
+        for col, (m, r), res in zip(cols, shown, outs):
+            with col:
+                st.markdown(f"#### {variant_label(m, r)}")
+                if isinstance(res, str):
+                    st.error(md(res))
+                else:
+                    widgets.result_grid(ws, res["results"], columns=2, key=f"cmp_{m}")
+        st.stop()
+
+    st.subheader(f"Completes the look — {variant_label(method, rerank)}")
+    widgets.result_grid(ws, out["results"], columns=5, key="blended")
+    st.divider()
+    st.subheader("By complementary category")
+    for cat, results in out["per_category"].items():
+        st.markdown(f"##### {md(cat)}")
+        widgets.result_grid(ws, results, columns=6, key=f"cat_{cat}")

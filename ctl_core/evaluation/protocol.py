@@ -301,6 +301,12 @@ def select_test_items(items_df: pd.DataFrame) -> pd.DataFrame:
     return items_df
 
 
+def build_fitb_questions(items_df: pd.DataFrame, config: EvalConfig = EvalConfig()) -> FitbQuestions:
+    """The FITB questions alone (as ``build_protocol`` draws them, without Recall@K's need for 5-item outfits)."""
+    fitb, _ = _fitb_questions(_Index(items_df.reset_index(drop=True)), config, np.random.default_rng(config.seed))
+    return fitb
+
+
 def build_protocol(items_df: pd.DataFrame, config: EvalConfig = EvalConfig()) -> Protocol:
     """Draw every corpus and FITB question for ``items_df`` (all rows are used: pass the test rows only)."""
     if config.fitb_candidates < 2:

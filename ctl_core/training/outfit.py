@@ -242,19 +242,19 @@ def train_outfit_model(features: np.ndarray, outfit_ids, categories, product_ids
 def _validation_scorer(val: dict):
     """A function model -> {"val_FITB", "val_compat_AUC"} over the held-out outfits (protocol drawn once)."""
     from ctl_core.evaluation.outfit import OutfitScorer
-    from ctl_core.evaluation.protocol import EvalConfig, build_compat_questions, build_protocol
+    from ctl_core.evaluation.protocol import EvalConfig, build_compat_questions, build_fitb_questions
 
     items = pd.DataFrame({"item_id": np.arange(len(val["outfit_ids"])).astype(str),
                           "outfit_id": np.asarray(val["outfit_ids"]).astype(str),
                           "category": np.asarray(val["categories"]).astype(str),
                           "product_id": np.asarray(val["product_ids"]).astype(str)})
-    protocol = build_protocol(items, EvalConfig())  # as validate_heads draws it: the figures compare
+    fitb = build_fitb_questions(items, EvalConfig())  # FITB alone: any validation set has questions
     compat = build_compat_questions(items)
     feats = np.ascontiguousarray(val["features"], dtype=np.float32)
 
     def score(model: OutfitTransformer) -> dict[str, float]:
         s = OutfitScorer(model, feats, items["category"].to_numpy())
-        return {"val_FITB": s.fitb(protocol.fitb), "val_compat_AUC": s.compat_auc(compat)}
+        return {"val_FITB": s.fitb(fitb), "val_compat_AUC": s.compat_auc(compat)}
 
     return score
 

@@ -7,6 +7,7 @@ than what it is made from (as ``make`` decides), else it says "already there"; `
   dataset   data/items.csv        from data/raw_boxes.csv (the import or the universe)
   features  features/<backbone>/  every item and catalogue product (a cache: only new images are computed)
   train     models/<m>/heads.pt   from data/items.csv
+  outfit    models/outfit-transformer/outfit.pt   the outfit model (set transformer), from data/items.csv
   evaluate  eval/table.csv        from data/items.csv and every run's heads.pt
   index     indices/<m>/          from the run's heads.pt and data/catalogue.csv
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ctl_core import evaluation
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, Workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace
 from ctl_core.data import dataset
 from ctl_core.data.tables import read_catalogue, read_items
 from ctl_core.io import atomic_write_json
@@ -35,6 +36,8 @@ from ctl_core.progress import Progress
 from ctl_core.serving import engines
 from ctl_core.serving.product_shot import fit_person_detector
 from ctl_core.training import train as training
+from ctl_core.training.outfit import OutfitTrainConfig
+from ctl_core.training.outfit import train_outfit as train_outfit_model
 from ctl_core.training.recipes import DEFAULT_RECIPE
 from db.session import init_db, make_engine
 from db.stats import save_offline_metrics
@@ -58,6 +61,7 @@ class BuildConfig:
     export: bool = False
     epochs: int | None = None                  # None: the recipe's for each method; tests use 1-2
     recipe: str = DEFAULT_RECIPE               # training.recipes: "validated" (default) or "paper"
+    outfit_model: bool = True                  # also train the outfit model (re-ranking, partial outfits)
     cleanup: dataset.CleanupConfig | None = None
     engine: engines.EngineConfig = engines.EngineConfig()  # where features, catalogue inference and indices run
 
@@ -164,14 +168,23 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
         retrain = (config.force or stale(ws.heads_path(m), ws.items_csv, ws.category_examples_csv)
                    or trained_recipe(ws, m) != config.recipe)
         step(2, f"train {m}", retrain, train, f"training {m} ({config.recipe} recipe)")
+    if config.outfit_model:
+        def train_outfit() -> str:
+            run = train_outfit_model(ws, OutfitTrainConfig(seed=config.seed, **extra), backbone_name=config.backbone,
+                                     progress=progress)
+            return str(run)
+
+        step(2, "train outfit model", config.force or stale(ws.outfit_weights_path, ws.items_csv), train_outfit,
+             "training the outfit model (set transformer over whole outfits; early-stopped on a validation split)")
     if config.evaluate:
         def run_eval() -> str:
-            table = evaluation.evaluate_all(ws, list(config.methods), progress=progress)
+            extra_rows = [OUTFIT_METHOD] if config.outfit_model and ws.outfit_weights_path.exists() else []
+            table = evaluation.evaluate_all(ws, [*config.methods, *extra_rows], progress=progress)
             say(evaluation.format_table(table))
             store_offline_metrics(ws, table)
             return f"{len(table)} rows"
 
-        heads = [ws.heads_path(m) for m in config.methods]
+        heads = [ws.heads_path(m) for m in config.methods] + ([ws.outfit_weights_path] if config.outfit_model else [])
         step(3, "evaluate", config.force or stale(ws.eval_table_csv, ws.items_csv, *heads), run_eval,
              "offline evaluation (Table 4)")
     for m in config.methods:
