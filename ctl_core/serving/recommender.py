@@ -349,17 +349,19 @@ def _as_price(x) -> float | None:
 # -- stage 1 and the whole pipeline ----------------------------------------------------------------------------------
 
 def understand_image(adapter: ModelAdapter, image: Image.Image | bytes | str | os.PathLike | IO[bytes],
-                     scorer: ProductShotScorer | None = None) -> tuple[np.ndarray, str, float, float]:
-    """Load (safely), featurize and classify one image: (embedding, predicted category, confidence, shot score).
+                     scorer: ProductShotScorer | None = None, return_features: bool = False) -> tuple:
+    """Load (safely), featurize and classify one image: (embedding, predicted category, confidence, shot score),
+    and with ``return_features`` its backbone feature (D,) last.
 
     The same stage 1 as ``python -m ctl_core understand`` (``understand.understand_pil``: test-time flip, the
     product-shot scorer). A bad image raises ``ctl_core.images.ImageError`` naming the problem.
     """
     draft = adapter.backbone.preprocess.resize if adapter.backbone is not None else None  # JPEG: decode smaller
     img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image, draft=draft)
-    probs, emb, shots = understand_pil(adapter, [img], scorer=scorer)
+    probs, emb, shots, feats = understand_pil(adapter, [img], scorer=scorer, return_features=True)
     top = int(probs[0].argmax())
-    return emb[0], CATEGORIES[top], float(probs[0, top]), float(shots[0])
+    out = (emb[0], CATEGORIES[top], float(probs[0, top]), float(shots[0]))
+    return (*out, feats[0]) if return_features else out
 
 
 class Recommender:
@@ -463,12 +465,11 @@ class Recommender:
         if item_id is not None:
             first = self._catalogue_query(item_id)
         else:
-            img = to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-            vec, pred, conf, shot = understand_image(self.adapter, img, self.scorer)
+            vec, pred, conf, shot, feat = understand_image(self.adapter, image, self.scorer, return_features=True)
             first = {"item_id": None, "vec": vec, "pred": pred, "conf": conf, "shot": shot, "category": pred,
                      "source": "predicted", "price": None, "flag": None}
-            if self.reranker is not None and rerank.enabled:  # the outfit model's token of the upload
-                upload_feats = self.adapter.featurize([img])
+            if self.reranker is not None and rerank.enabled and self.reranker.takes_features_of(self.adapter):
+                upload_feats = feat[None, :]  # the outfit model's token of the upload: the same backbone feature
         members = [first] + [self._catalogue_query(i) for i in items]
         ids = [m["item_id"] for m in members if m["item_id"] is not None]
         if len(set(ids)) != len(ids):
@@ -494,7 +495,8 @@ class Recommender:
         reranker = None
         if self.reranker is not None and rerank.enabled:
             query_tokens = self.reranker.query_tokens(ids, upload_feats, [first["category"]])
-            reranker = lambda pools: self.reranker.rerank(query_tokens, pools)
+            if len(query_tokens):  # nothing of the query known to the outfit model: pairwise order alone
+                reranker = lambda pools: self.reranker.rerank(query_tokens, pools)
         t1 = time.perf_counter()
         per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=frozenset(ids),
                                                query_price=first["price"], item_info=self._item_info,

@@ -71,6 +71,12 @@ class OutfitReranker:
         feats[bad] = 0.0
         return cls(model, product_ids, feats, categories, backbone=cfg["backbone"])
 
+    def takes_features_of(self, adapter) -> bool:
+        """Whether ``adapter``'s backbone features are this outfit model's inputs (the same pretrained backbone);
+        an upload is otherwise served without its own token (the categories it lacks still come from it)."""
+        bb = getattr(adapter, "backbone", None)
+        return bb is not None and getattr(adapter, "use_feature_cache", False) and bb.name == self.backbone
+
     def query_tokens(self, item_ids: Sequence[str] = (), features: np.ndarray | None = None,
                      categories: Sequence[str] = ()) -> torch.Tensor:
         """Tokens (M, d) of the query: catalogue products by id, plus uploaded items by backbone feature and

@@ -89,8 +89,9 @@ def image_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def understand_pil(adapter: ModelAdapter, images: Sequence[Image.Image], config: UnderstandConfig = UnderstandConfig(),
-                   scorer: ProductShotScorer | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(category probabilities (B, 21), style embeddings (B, E), product-shot scores (B,)) of RGB images.
+                   scorer: ProductShotScorer | None = None, return_features: bool = False) -> tuple[np.ndarray, ...]:
+    """(category probabilities (B, 21), style embeddings (B, E), product-shot scores (B,)) of RGB images, and with
+    ``return_features`` their backbone features (B, D) too (the outfit model's input: no second forward pass).
 
     The embedding is of the image as given (the indices hold unflipped catalogue embeddings). ``scorer`` None:
     the border score alone (``ProductShotScorer()``).
@@ -100,7 +101,8 @@ def understand_pil(adapter: ModelAdapter, images: Sequence[Image.Image], config:
     if config.flip:
         flipped, _ = adapter.understand(adapter.featurize([ImageOps.mirror(im) for im in images]))
         probs = (probs + flipped) / 2.0
-    return probs, emb, (scorer or ProductShotScorer()).score(images, feats)
+    shots = (scorer or ProductShotScorer()).score(images, feats)
+    return (probs, emb, shots, feats) if return_features else (probs, emb, shots)
 
 
 def _answer(path: str, probs: np.ndarray, score: float, config: UnderstandConfig) -> ImageUnderstanding:
