@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--images", type=Path, default=None,
                     help="also a folder of product photos, e.g. ../shared/real/mango/datathon/images")
     bc.add_argument("--repeats", type=int, default=3, help="rounds over the engines (median and range of each)")
+    br = bsub.add_parser("rerank", help="the outfit model's re-ranking stage: its cost per query at the serving "
+                         "benchmark's candidate sizes, and catalogue recommendations with and without it")
+    br.add_argument("--model", default="triplet-category", choices=METHODS)
+    br.add_argument("--n-queries", type=int, default=200)
+    br.add_argument("--repeats", type=int, default=200, help="stage-only runs per setting")
     bo = bsub.add_parser("outfit", help="the outfit model's ablation on a validation split of the training outfits "
                          "(pairwise recipes, outfit model, re-ranking, fusion); never reads the test split")
     bo.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -464,6 +469,11 @@ def _bench(ws, args, progress):
         from ctl_core.bench.catalogue import run_catalogue_bench
         res = run_catalogue_bench(ws, method=args.model, actors=args.actors, batch_size=args.batch_size,
                                   n_images=args.n_images, images=args.images, repeats=args.repeats)
+    elif args.bench_command == "rerank":
+        from ctl_core.bench.rerank import run_recommend_bench, run_rerank_bench
+        res = {"stage": run_rerank_bench(repeats=args.repeats)}
+        if ws.manifest_path(args.model).exists():
+            res["catalogue"] = run_recommend_bench(ws, args.model, n_queries=args.n_queries)
     elif args.bench_command == "outfit":
         from ctl_core.bench.outfit import format_ablation, outfit_ablation
         df = outfit_ablation(ws, seeds=args.seeds, epochs=args.epochs, progress=progress)

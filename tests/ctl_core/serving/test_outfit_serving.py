@@ -110,3 +110,10 @@ def test_cli_recommend_with_two_items(served, capsys):
     assert all(r["category"] not in ("Shirts & Tops", "Pants", "Skirts", "Shorts", "Dresses") for r in d["results"])
     assert main(["--workspace", str(ws.root), "--quiet", "recommend", "--model", METHOD]) == 2
     assert "give --item" in capsys.readouterr().err
+
+
+def test_rerank_bench_measures_the_stage():
+    from ctl_core.bench.rerank import run_rerank_bench
+    res = run_rerank_bench(candidates=(5, 20), categories=3, query_sizes=(1, 2), in_dim=16, n_items=60, repeats=10)
+    assert [(r["candidates"], r["query_products"]) for r in res["runs"]] == [(5, 1), (5, 2), (20, 1), (20, 2)]
+    assert all(0 < r["p50_ms"] <= r["p99_ms"] and r["n"] == 5 for r in res["runs"])
