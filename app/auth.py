@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from email.utils import formatdate
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import streamlit as st
 
 from app import loaders, nav
 from app.widgets import md
-from db import accounts
+from db import accounts, sessions
 from db.accounts import AccountError, AccountInfo
 
 SESSION_KEY = "account_id"
+COOKIE = "ctl_session"  # a signed, expiring token (db.sessions): a reload restores the session from it
+TOKEN_KEY, SIGNED_OUT_KEY = "session_token", "signed_out"
 ALLOW_OPEN_ENV = "CTL_ALLOW_OPEN"
 
 
@@ -110,11 +114,37 @@ def engine():
     return loaders.engine(loaders.workspace())
 
 
+@st.cache_resource
+def _secret(folder: str) -> bytes:
+    return sessions.load_secret(Path(folder))
+
+
+def secret() -> bytes:
+    """The key that signs session cookies (``db.sessions.load_secret``: beside the workspace's database)."""
+    ws = loaders.workspace()
+    ws.root.mkdir(parents=True, exist_ok=True)
+    return _secret(str(ws.root))
+
+
+def _from_cookie(eng) -> AccountInfo | None:
+    """A new session (a reload, a new tab) signed in again from a valid session cookie; never after signing out."""
+    token = st.context.cookies.get(COOKIE)
+    if not token or st.session_state.get(SIGNED_OUT_KEY):
+        return None
+    info = sessions.account_from_token(eng, token, secret())
+    if info is not None:
+        st.session_state[SESSION_KEY], st.session_state[TOKEN_KEY] = info.account_id, token
+    return info
+
+
 def current_account(eng=None) -> AccountInfo | None:
     """The signed-in account, reloaded; None when nobody is signed in or the account was disabled meanwhile."""
     account_id = st.session_state.get(SESSION_KEY)
     if account_id is None:
-        return None
+        restored = _from_cookie(eng or engine())
+        if restored is None:
+            return None
+        account_id = restored.account_id
     info = accounts.account_by_id(eng or engine(), account_id)
     if info is None or info.disabled:
         st.session_state.pop(SESSION_KEY, None)
@@ -124,10 +154,32 @@ def current_account(eng=None) -> AccountInfo | None:
 
 def _signed_in(info: AccountInfo) -> None:
     st.session_state[SESSION_KEY] = info.account_id
+    st.session_state[TOKEN_KEY] = sessions.make_token(engine(), info.account_id, secret())
+    st.session_state.pop(SIGNED_OUT_KEY, None)
 
 
 def sign_out() -> None:
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(TOKEN_KEY, None)
+    st.session_state[SIGNED_OUT_KEY] = True  # this session ignores the cookie it was opened with
+
+
+def session_cookie(info: AccountInfo | None) -> None:
+    """Write the session cookie after sign-in, delete it after sign-out (a fixed script; the token is ours and
+    checked against ``db.sessions.TOKEN_RE``, no data text goes in). Streamlit cannot set an HttpOnly cookie from a
+    script, so this one is readable by scripts on the page: the app runs none from data (see ``app.widgets``)."""
+    token = st.session_state.get(TOKEN_KEY)
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    path = "/" + (prefix if all(c.isalnum() or c in "/-_." for c in prefix) else "")
+    if info is not None and token and sessions.TOKEN_RE.fullmatch(token):
+        value, expires = token, formatdate(int(token.split(".")[2]), usegmt=True)
+    elif info is None and st.context.cookies.get(COOKIE):
+        value, expires = "", formatdate(0, usegmt=True)
+    else:
+        return
+    with st.sidebar:
+        st.html(f'<script>document.cookie = "{COOKIE}={value}; Path={path}; Expires={expires}; SameSite=Strict"'
+                ' + (location.protocol === "https:" ? "; Secure" : "");</script>', unsafe_allow_javascript=True)
 
 
 def sign_in_form(eng) -> None:
@@ -201,9 +253,9 @@ def require_role(role: str | None) -> AccountInfo | None:
     if not accounts.has_accounts(eng):
         return None
     info = current_account(eng)
-    if info is None:
-        st.warning("Sign in first, on Home.", icon=":material/lock:")
-        st.page_link(nav.page("home"), label="Go to Home")
+    if info is None:  # a typed or shared URL before sign-in: sign in here, then the page opens
+        st.info("Sign in to open this page.", icon=":material/lock:")
+        sign_in_form(eng)
         st.stop()
     if role is not None and not info.can(role):
         st.error(f"This page needs the {role} role; you are signed in as a {info.role}. Ask an admin if you need "

@@ -49,10 +49,11 @@ def allowed(key: str, role: str | None, accounts_exist: bool) -> bool:
     return not accounts_exist or need is None or role_at_least(role, need)
 
 
-def sections(role: str | None = None, accounts_exist: bool = False) -> dict[str, list]:
-    """The navigation menu: the pages ``role`` may open, by section."""
+def sections(role: str | None = None, accounts_exist: bool = False, everything: bool = False) -> dict[str, list]:
+    """The navigation menu: the pages ``role`` may open, by section (``everything``: all pages, for the hidden
+    navigation before sign-in, where each page's own gate asks for sign-in)."""
     out: dict[str, list] = {}
     for key, spec in _SPEC.items():
-        if allowed(key, role, accounts_exist):
+        if everything or allowed(key, role, accounts_exist):
             out.setdefault(spec[4], []).append(page(key))
     return out

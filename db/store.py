@@ -447,7 +447,9 @@ def get_judgment(engine: Engine, pair_id: int, annotator_name: str) -> JudgmentV
 
 def progress(engine: Engine, study_id: int, annotator_name: str | None = None,
              lease: timedelta = ASSIGNMENT_LEASE) -> Progress:
-    """Judgments done/needed. Study: non-gold pairs × overlap needed, each pair's judgments counted up to overlap.
+    """Judgments done/needed, gold pairs counted alike in both (an annotator cannot tell them apart, so her count
+    includes them, and so does the study's). Study: non-gold pairs × overlap, each pair's judgments counted up to
+    overlap, plus every gold pair for each annotator who has started the study (gold goes to everyone).
     Annotator: judgments made (skips included) / those plus every pair still open to them."""
     with read_session(engine) as s:
         study = _study(s, study_id)
@@ -455,8 +457,12 @@ def progress(engine: Engine, study_id: int, annotator_name: str | None = None,
         jcount = dict(s.execute(select(Judgment.pair_id, func.count()).join(Pair, Pair.id == Judgment.pair_id)
                                 .where(Pair.study_id == study_id).group_by(Judgment.pair_id)).all())
         regular = [p.id for p in pairs if not p.is_gold]
-        study_total = len(regular) * study.overlap
-        study_judged = sum(min(jcount.get(pid, 0), study.overlap) for pid in regular)
+        gold = [p.id for p in pairs if p.is_gold]
+        started = s.scalar(select(func.count(func.distinct(Assignment.annotator_id)))
+                           .join(Pair, Pair.id == Assignment.pair_id).where(Pair.study_id == study_id)) or 0
+        study_total = len(regular) * study.overlap + len(gold) * started
+        study_judged = (sum(min(jcount.get(pid, 0), study.overlap) for pid in regular)
+                        + sum(jcount.get(pid, 0) for pid in gold))
         if annotator_name is None:
             return Progress(0, 0, study_judged, study_total)
         aid = _annotator_id(s, annotator_name)

@@ -96,7 +96,10 @@ def main(out: Path) -> None:
                     page.keyboard.press(key)
                     page.get_by_text(f"You: {i + 1} /").wait_for(timeout=60_000)
                     idle()
+            page.set_viewport_size({"width": 1366, "height": 768})  # a stylist's laptop: images and buttons fit
+            idle()
             page.screenshot(path=str(out / "label.png"))
+            page.set_viewport_size({"width": 1400, "height": 1700})
             page.goto(f"{url}/results")
             idle()
             page.screenshot(path=str(out / "results.png"))

@@ -116,7 +116,9 @@ def test_sign_in_is_required_and_wrong_passwords_are_refused(team):
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.run()
     assert at.text_input(key="signin_password").proto.type == at.text_input(key="signin_password").proto.PASSWORD
-    assert all(not_in_menu(at, p) for p in ("results", "label", "users"))  # only Home before sign-in
+    # no menu before sign-in; a typed URL reaches the page's own gate, which asks for sign-in (no "Page not found")
+    goto(at, "results")
+    assert at.text_input(key="signin_name") and "Results" not in titles(at)
     at = signed_in("Ana", "wrong password")
     assert any("wrong name or password" in e.value for e in at.error)
     assert "account_id" not in at.session_state
@@ -154,7 +156,22 @@ def test_each_page_refuses_a_stylist_itself(team, name):
 def test_pages_refuse_without_sign_in(team):
     at = AppTest.from_file(page("label"), default_timeout=120)
     at.run()
-    assert any("Sign in first" in w.value for w in at.warning) and not at.button
+    assert any("Sign in to open this page" in i.value for i in at.info) and at.text_input(key="signin_name")
+    assert not [b for b in at.button if b.key and b.key.startswith("judge_")] and "Label pairs" not in titles(at)
+
+
+def test_a_deep_link_opens_its_page_after_sign_in(team):
+    """A shared /complete-the-look before sign-in: the sign-in form on that page, then the page itself."""
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    goto(at, "complete_the_look")
+    assert "Complete the Look" not in titles(at) and at.text_input(key="signin_name")
+    at.text_input(key="signin_name").set_value("Rita")
+    at.text_input(key="signin_password").set_value(PW)
+    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+    assert not at.exception, at.exception
+    assert titles(at) == ["Complete the Look"]
+    assert at.session_state["session_token"].startswith("v1.")  # what the session cookie will hold
 
 
 def test_a_researcher_sees_results_but_not_studies(team):

@@ -184,7 +184,8 @@ def team_server(demo_ws_copy):
 
 def test_sign_in_and_role_gates_in_a_browser(team_server, demo_ws_copy, tmp_path):
     """Sign-in is asked; a wrong password is refused; a stylist's menu holds Home and Label pairs only, typing the
-    Results URL in her session gets Home, and she labels as herself; a reload signs out; a researcher sees Results."""
+    Results URL in her session gets Home, and she labels as herself; a reload keeps her signed in, still without
+    Results; a researcher sees Results."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -214,9 +215,9 @@ def test_sign_in_and_role_gates_in_a_browser(team_server, demo_ws_copy, tmp_path
             page.locator("h1").first.click()
             page.keyboard.press("y")
             expect(page.get_by_text("You: 1 /")).to_be_visible(timeout=60_000)
-            page.goto(f"{team_server}/results")  # a reload is a new session: signed out, Home's form
+            page.goto(f"{team_server}/results")  # a reload keeps her signed in (the session cookie), still no Results
             _wait_idle(page)
-            expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Signed in: Ana (stylist)")).to_be_visible(timeout=60_000)
             assert page.locator("h1").filter(has_text="Results").count() == 0
 
             rita = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -129,10 +130,52 @@ def test_upload_of_a_product_photo_gives_recommendations(app):
     assert {r["category"] for r in rec["results"]} <= set(complementary_categories(rec["query"]["category"]))
 
 
-def test_models_page_shows_the_table_and_curves(app):
+def test_models_page_shows_the_table_and_curves(app, demo_ws):
     goto(app, "models")
-    assert app.dataframe[0].value["method"].tolist()[:2] == ["random", "visual"]
-    assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) >= 1 or True
+    table = app.dataframe[0].value
+    assert table["method"].tolist()[:2] == ["random", "visual"]
+    # percent, like the README and the CLI: the stored fraction × 100
+    stored = pd.read_csv(demo_ws.eval_table_csv).set_index("method")
+    row = table.set_index("method").loc["triplet-category"]
+    assert row["FITB"] == pytest.approx(100 * stored.loc["triplet-category", "FITB"])
+    assert row["n_FITB"] == stored.loc["triplet-category", "n_FITB"]  # counts stay counts
+    paper = table[table["method"].str.startswith("paper: triplet-category")]
+    assert len(paper) == 1 and paper["FITB"].iloc[0] == pytest.approx(78.5)
+    shown = app.dataframe[0].proto.arrow_data.styler.display_values  # baselines have no category head: "–"
+    assert "–" in bytes(shown).decode("utf-8", "replace")
+    assert "None" not in bytes(shown).decode("utf-8", "replace")
+    charts = app.get("arrow_vega_lite_chart") + app.get("vega_lite_chart")
+    assert '"ci_low"' in " ".join(c.proto.spec for c in charts)  # FITB bars carry their 95% intervals
+    app.selectbox(key="run").set_value("triplet-category").run()
+    assert not app.exception
+    assert any("Triplets still inside the margin" in m.value for m in app.markdown)  # what shows learning
+
+
+def test_side_by_side_with_one_served_method_says_why(demo_ws_copy, monkeypatch):
+    for m in ("classification", "siamese-16to1", "siamese-1to1", "triplet-random"):
+        demo_ws_copy.manifest_path(m).unlink()
+    monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws_copy.root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    goto(at, "complete_the_look")
+    _pick_first_product(at)
+    at.toggle(key="compare").set_value(True).run()
+    assert not at.exception
+    assert any("needs a second trained method" in i.value and "ctl_core train --method" in i.value
+               for i in at.info)
+    assert at.session_state["last_recommendation"]["results"]  # the one method still answers
+
+
+def test_the_result_area_is_one_element_after_the_inputs(app):
+    """Point 5 of issue 19: everything a query shows sits in one placeholder after the inputs, so a new query
+    replaces the previous one's images as a whole (a progress bar in between), never captions over stale images."""
+    goto(app, "complete_the_look")
+    _pick_first_product(app)
+    main = app.main.children
+    assert len(main) == 4  # title, query source, the product picker, the result area
+    area = [getattr(e, "value", None) for e in main[3]]
+    assert "Query understanding" in area and any(str(v).startswith("Completes the look") for v in area)
+    assert not any(e.type == "progress" for e in app.main)  # the progress bar is replaced by the results
 
 
 def test_study_label_and_results_flow(fresh_app):
@@ -154,17 +197,25 @@ def test_study_label_and_results_flow(fresh_app):
     at.button(key="judge_no").click().run()
     assert not at.exception
     recent = [m.value for m in at.markdown if "Compatible" in m.value or "Not compatible" in m.value]
-    assert any("Not compatible** — colour\\_clash" in r for r in recent)  # data is escaped Markdown
+    assert any("Not compatible** — Colour clash" in r for r in recent)  # the failure mode's label, not its code
 
     # the last judgment is editable: Edit, then judge again, and it is updated, not duplicated
     edit = next(b for b in at.button if b.key and b.key.startswith("edit_"))
     edit.click().run()
-    assert any("Editing an earlier judgment" in i.value for i in at.info)
+    assert any("Editing your earlier judgment: **Not compatible** — Colour clash" in i.value for i in at.info)
+    assert at.button(key="judge_no").proto.type == "primary"  # the earlier verdict is the highlighted one
+    assert at.button(key="judge_yes").proto.type == "secondary"
     at.button(key="judge_yes").click().run()
     recent = [m.value for m in at.markdown if ": **" in m.value]
     assert len(recent) == 2 and all(r.endswith("**Compatible**") for r in recent)
 
     goto(at, "results")
+    for _ in range(12):  # gold pairs (hidden among the others) are not in precision: judge on until one counts
+        if not any("No judgments yet" in i.value for i in at.info):
+            break
+        goto(at, "label").text_input(key="annotator").set_value("Ana").run()
+        at.button(key="judge_yes").click().run()
+        goto(at, "results")
     table = at.dataframe[0].value
     assert table["judged"].sum() >= 1
     assert set(table.columns) >= {"model", "precision", "ci_low", "ci_high"}

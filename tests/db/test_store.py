@@ -212,7 +212,10 @@ def test_next_pair_overlap_gold_and_own_order(engine, study):
     for n in names:
         pr = store.progress(engine, study, n)
         assert pr.judged == pr.total == len(seqs[n])
-    assert store.progress(engine, study).study_judged == store.progress(engine, study).study_total == 2 * len(regular)
+    # gold counted alike for the annotator and the study: each of the 3 annotators judged every gold pair
+    whole = store.progress(engine, study)
+    assert whole.study_judged == whole.study_total == 2 * len(regular) + 3 * len(gold)
+    assert sum(store.progress(engine, study, n).judged for n in names) == whole.study_judged
 
 
 def _age_assignment(engine, pair_id: int, name: str, minutes: float) -> None:
@@ -293,7 +296,8 @@ def test_recent_judgments_and_progress(engine, study):
     total_pairs = len(_pairs(engine, study))
     pr = store.progress(engine, study, "ann")
     assert (pr.judged, pr.total) == (4, total_pairs)
-    assert (pr.study_judged, pr.study_total) == (len([d for d in done if d in _pairs(engine, study, False)]),
-                                                 2 * len(_pairs(engine, study, False)))
+    # the study counts gold judgments as her own count does: every gold pair once for each annotator who started
+    assert (pr.study_judged, pr.study_total) == (4, 2 * len(_pairs(engine, study, False))
+                                                 + len(_pairs(engine, study, True)))
     with pytest.raises(AnnotatorError):
         store.next_pair(engine, study, "stranger")
