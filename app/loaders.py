@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from app.nav import page
-from ctl_core.config import METHODS, Workspace
+from ctl_core.config import METHODS, RERANKED_SUFFIX, Workspace
 from ctl_core.data.tables import read_catalogue
 from ctl_core.model.device import pick_device
 from ctl_core.scene import SceneRecommender
@@ -43,7 +43,7 @@ def served_methods(ws: Workspace) -> list[str]:
 
 
 def method_label(m: str) -> str:
-    base = m.removesuffix("+outfit")
+    base = m.removesuffix(RERANKED_SUFFIX)
     return METHOD_LABELS.get(base, base) + (" + outfit re-ranking" if base != m else "")
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ctl_core import cli_admin, cli_report, cli_study
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace, default_workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, RERANKED_SUFFIX, Workspace, default_workspace
 from ctl_core.progress import TqdmProgress
 
 
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = st.add_subparsers(dest="study_command", required=True, metavar="ACTION")
     sc = ssub.add_parser("create", help="sample products, run each model, pool and shuffle the pairs")
     sc.add_argument("--name", required=True)
-    sc.add_argument("--models", nargs="+", choices=[*METHODS, *(f"{m}+outfit" for m in METHODS)],
+    sc.add_argument("--models", nargs="+", choices=[*METHODS, *(m + RERANKED_SUFFIX for m in METHODS)],
                     default=list(METHODS), help="served methods; NAME+outfit: NAME re-ranked by the outfit model")
     sc.add_argument("--n", type=int, default=120, help="query products (paper: 120)")
     sc.add_argument("--k", type=int, default=5, help="top K per query and model")

@@ -52,7 +52,7 @@ def run(ws, args, engine, progress) -> None:
         rep = report.study_report(engine, study_flow.resolve_study(engine, args.study), basis=args.basis)
         if args.json:
             from ctl_core.io import to_jsonable
-            print(json.dumps(to_jsonable(rep)))
+            print(json.dumps(to_jsonable(rep), default=str))
         else:
             print(report.format_report(rep))
     elif cmd == "plan":

@@ -19,6 +19,7 @@ METHODS: tuple[str, ...] = (
 DEFAULT_BACKBONE = "efficientnet-lite0"
 SCENE_METHOD = "scene-based"
 OUTFIT_METHOD = "outfit-transformer"  # the set model over whole outfits (ctl_core.model.outfit); not a Table-4 method
+RERANKED_SUFFIX = "+outfit"  # "triplet-category+outfit": that method's ranking re-ordered by the outfit model
 
 # File names inside the workspace: these constants are their only spelling; everyone else asks ``Workspace``.
 HEADS_FILE = "heads.pt"

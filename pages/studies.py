@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import auth, loaders
 from app.widgets import md
+from ctl_core.config import RERANKED_SUFFIX
 from ctl_core.workflows import study as study_flow
 from db import human, report, store, studies
 
@@ -66,7 +67,7 @@ if not methods:
     st.stop()
 with st.form("create_study"):
     name = st.text_input("Name", value=f"study {len(existing) + 1}", key="new_name")
-    options = methods + ([f"{m}+outfit" for m in methods] if ws.outfit_weights_path.exists() else [])
+    options = methods + ([m + RERANKED_SUFFIX for m in methods] if ws.outfit_weights_path.exists() else [])
     models = st.multiselect("Models", options, default=methods, format_func=loaders.method_label, key="new_models",
                             help="“+ outfit re-ranking”: that method's lists re-ordered by the outfit model.")
     c1, c2, c3, c4 = st.columns(4)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, Workspace
+from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, RERANKED_SUFFIX, Workspace
 from ctl_core.data.categories import CATEGORY_INDEX
 from ctl_core.data.tables import read_items
 from ctl_core.evaluation.metrics import category_accuracy, compat_auc, euclidean, fitb_accuracy, recall_at_k
@@ -38,6 +38,10 @@ from ctl_core.progress import Progress
 TABLE_COLUMNS: list[str] = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat", "R@10_cat", "FITB",
                             "category_acc"]
 BASELINES: tuple[str, ...] = ("random", "visual")
+# The served pipeline's row beside the outfit model's: this method's ANN ranking re-ordered by the outfit model
+# (its top RERANK_CANDIDATES, as serving.rerank.RerankConfig does by default), named as studies name it.
+RERANK_BASE = "triplet-category"
+RERANK_CANDIDATES = 50
 # The n behind each figure, in its own column beside the figures it counts: test outfits for R@K (both corpus
 # modes use the same outfits), questions for FITB, test items for category accuracy.
 N_COLUMNS: dict[str, str] = {"R@K": "n_R@K", "FITB": "n_FITB", "category_acc": "n_category_acc",
@@ -290,7 +294,9 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
     compat = build_compat_questions(items, config.seed)
     pop_fitb = popular_fitb(items, protocol.fitb, product_popularity(read_items(ws.items_csv)), config.seed)
     labels = np.array([CATEGORY_INDEX[c] for c in items["category"]])
-    names = [*(BASELINES if baselines else ()), *methods]
+    names = [*(BASELINES if baselines else ()), *(m for m in methods if m != OUTFIT_METHOD),
+             *(m for m in methods if m == OUTFIT_METHOD)]  # the outfit model last: its re-ranking row needs the base
+    outfit_scorer = base_emb = base_row = None
     total = len(names)
     rows: list[dict] = []
 
@@ -322,14 +328,18 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
             res["backbone"] = bb
             rows.append(res)
         elif name == OUTFIT_METHOD:
-            res = score_outfit_model(ws, items, protocol, compat, pop_fitb, progress)
+            res, outfit_scorer = score_outfit_model(ws, items, protocol, compat, pop_fitb, progress)
             rows.append(res)
             _merge_metrics(ws, name, res, config)
         else:
             emb, logits = _model_outputs(ws, name, emb_items, progress)
             res = score(name, np.asarray(emb, dtype=np.float32), np.asarray(logits))
+            if name == RERANK_BASE:
+                base_emb, base_row = np.asarray(emb[:n_test], dtype=np.float32), res
             rows.append(res)
             _merge_metrics(ws, name, res, config)
+    if outfit_scorer is not None and base_emb is not None:
+        rows.append(rerank_row(base_emb, base_row, outfit_scorer, protocol, rows[-1]))
     if progress:
         progress("evaluate", total, total)
 
@@ -362,6 +372,32 @@ def score_outfit_model(ws: Workspace, items: pd.DataFrame, protocol: Protocol, c
     res.update({"method": OUTFIT_METHOD, "category_acc": float("nan"), N_COLUMNS["R@K"]: res["n_outfits"],
                 N_COLUMNS["FITB"]: res["n_fitb"], N_COLUMNS["compat_AUC"]: res["n_compat"],
                 N_COLUMNS["category_acc"]: float("nan")})
+    return res, scorer
+
+
+def rerank_row(base_emb: np.ndarray, base_row: dict, scorer, protocol: Protocol, outfit_row: dict,
+               candidates: int = RERANK_CANDIDATES) -> dict:
+    """The served pipeline's row: ``RERANK_BASE``'s ranking with its top ``candidates`` re-ordered by the outfit
+    model (Recall@K, both corpus modes); FITB's 4 candidates are all re-ordered, so FITB, FITB_pop and
+    compatibility are the outfit model's; category accuracy is the base model's (its head serves categories)."""
+    def reranked(corp: RecallCorpora) -> np.ndarray:
+        d = _corpus_distances(base_emb, corp, protocol.config.batch_size)
+        top = np.argsort(np.argsort(d, axis=1, kind="stable"), axis=1) < candidates
+        return np.where(top, -scorer.corpus_scores(corp), 10.0 + d)  # the re-ordered top first, then the rest
+
+    res = {k: outfit_row.get(k) for k in ("FITB", "FITB_pop", "compat_AUC", N_COLUMNS["FITB"],
+                                          N_COLUMNS["compat_AUC"])}
+    d_all = reranked(protocol.all_categories)
+    for k in protocol.config.ks:
+        res[f"R@{k}"] = recall_at_k(d_all, protocol.all_categories.positive, k)
+    per_cat = {c: reranked(corp) for c, corp in protocol.per_category.items()}
+    for k in protocol.config.ks:
+        vals = [recall_at_k(per_cat[c], corp.positive, k) for c, corp in protocol.per_category.items()]
+        res[f"R@{k}_cat"] = float(np.mean(vals)) if vals else float("nan")
+    res.update({"method": f"{RERANK_BASE}{RERANKED_SUFFIX}", N_COLUMNS["R@K"]: outfit_row[N_COLUMNS["R@K"]],
+                "category_acc": base_row["category_acc"],
+                N_COLUMNS["category_acc"]: base_row[N_COLUMNS["category_acc"]],
+                "rerank_candidates": candidates})
     return res
 
 

@@ -75,7 +75,8 @@ def pooled(top: nn.Module, inputs: StageInputs, batch_size: int = 256, distinct:
     ``distinct``: one row per distinct map (U, D) instead."""
     was = top.training
     top.eval()
-    device = inputs.maps.device
+    params = list(top.parameters())
+    device = params[0].device if params else inputs.maps.device
     out = [top(inputs.maps[s:s + batch_size].to(device).float()).float().cpu()
            for s in range(0, len(inputs.maps), batch_size)]
     top.train(was)

@@ -477,7 +477,7 @@ def train_partial(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit
     cats, (outfits, _) = _category_codes(categories), encode_labels(outfit_ids)
     device = pick_device(config.device)
     backbone.eval().requires_grad_(False)
-    top = TrainableTop(backbone, k).requires_grad_(True)
+    top = TrainableTop(backbone, k).requires_grad_(True).to(device)
     inputs = partial.stage_inputs(ws, backbone, sources, k, progress).to(device) if k < n_stages else None
     examples = None
     if example_sources is not None and inputs is not None and config.category_batch > 0:
@@ -497,7 +497,7 @@ def train_partial(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit
         else:
             heads = copy.deepcopy(init_heads)
             heads.input_norm.reset_running_stats()  # the fine-tuned features' statistics from here on
-        heads, top = heads.to(device), top.to(device)
+        heads = heads.to(device)
         try:
             step = _Step(config, outfits, cats, config.embed_dim)
         except AssertionError as e:

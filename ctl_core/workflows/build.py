@@ -201,7 +201,7 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
 def trained_recipe(ws: Workspace, method: str) -> str | None:
     """The recipe a trained run used (its config.json; runs from before recipes existed used the paper's)."""
     try:
-        return json.loads(ws.run_config_path(method).read_text()).get("recipe", "paper")
+        return json.loads(ws.run_config_path(method).read_text()).get("train", {}).get("recipe", "paper")
     except (OSError, ValueError):
         return None
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from ctl_core.config import Workspace
+from ctl_core.config import RERANKED_SUFFIX, Workspace
 from ctl_core.data.tables import read_catalogue, read_items
 from ctl_core.data.universe import CLASHING_THEMES
 from ctl_core.images import PRODUCT_SHOT_THRESHOLD
@@ -25,9 +25,6 @@ def resolve_study(engine: Engine, name_or_id: str | int) -> int:
             return s.study_id
     known = ", ".join(f"{s.study_id}:{s.name}" for s in all_studies) or "none yet"
     raise studies.StudyError(f"no study {name_or_id!r} (studies: {known})")
-
-
-RERANKED_SUFFIX = "+outfit"  # a study model "triplet-category+outfit": that method re-ranked by the outfit model
 
 
 def study_model(name: str) -> tuple[str, bool]:

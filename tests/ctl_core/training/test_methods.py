@@ -42,8 +42,24 @@ def test_table4_specs():
     assert [get_method(m).margin for m in METHODS] == [0.0, 1.0, 1.0, 0.3, 0.3]
     assert get_method("classification").labels == "outfit-proxy"
     for m in METHODS:
-        assert TrainConfig(method=m).resolved_margin == get_method(m).margin
+        assert TrainConfig(method=m, recipe="paper").resolved_margin == get_method(m).margin
         assert TrainConfig(method=m).neg_per_pos == get_method(m).neg_per_pos
+
+
+def test_recipes_fill_what_is_left_unset():
+    from ctl_core.training.train import TrainingError
+    paper = TrainConfig(method="triplet-category", recipe="paper")
+    assert (paper.epochs, paper.negatives_per_positive, paper.resolved_margin) == (40, 1, 0.3)
+    tuned = TrainConfig(method="triplet-category")  # the default recipe: validated
+    assert (tuned.recipe, tuned.epochs, tuned.negatives_per_positive, tuned.resolved_margin) == ("validated", 80, 32,
+                                                                                                   0.2)
+    assert TrainConfig(method="triplet-category", epochs=5, margin=0.5).epochs == 5  # explicit values win
+    assert TrainConfig(method="triplet-category", epochs=5, margin=0.5).resolved_margin == 0.5
+    assert TrainConfig(method="siamese-16to1").epochs == 40  # not tuned: the paper's settings under both names
+    assert TrainConfig.from_dict(tuned.to_dict()) == tuned
+    assert TrainConfig(method="triplet-category").to_dict()["recipe"] == "validated"
+    with pytest.raises(TrainingError, match="unknown recipe"):
+        TrainConfig(recipe="fast")
 
 
 def test_inconsistent_specs_are_refused():
@@ -68,7 +84,7 @@ def _labels(n_outfits: int = 12):
 @pytest.mark.parametrize("method", METHODS)
 def test_the_spec_drives_step_and_loss(method):
     spec = get_method(method)
-    step = _Step(TrainConfig(method=method, batch_size=16), *_labels(), embed_dim=8)
+    step = _Step(TrainConfig(method=method, batch_size=16, recipe="paper"), *_labels(), embed_dim=8)
     assert isinstance(step.loss, LOSS_CLASS[spec.loss])
     assert isinstance(make_style_loss(method, 12, 8, spec.margin), LOSS_CLASS[spec.loss])
     assert step.sampler.category_negatives == spec.category_negatives

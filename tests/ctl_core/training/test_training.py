@@ -51,7 +51,7 @@ def test_config_derives_ratio_and_margin_and_refuses_bad_values():
     assert TrainConfig(method="siamese-16to1").neg_per_pos == 16
     assert TrainConfig(method="siamese-1to1").to_dict()["neg_per_pos"] == 1
     assert TrainConfig(method="triplet-random").neg_per_pos is None
-    d = TrainConfig(method="triplet-category", margin=None).to_dict()
+    d = TrainConfig(method="triplet-category", margin=None, recipe="paper").to_dict()
     assert d["margin"] == pytest.approx(0.3) and d["num_proxies"] == 2048 and d["mode"] == "heads"
     assert TrainConfig.from_dict(TrainConfig(method="classification", lr=0.01).to_dict()).lr == 0.01
     with pytest.raises(TrainingError, match="unknown method"):

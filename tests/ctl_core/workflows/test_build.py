@@ -55,7 +55,8 @@ def test_build_runs_every_step_then_nothing(imported):
     said: list[str] = []
     report = build_workspace(imported, CONFIG, say=said.append)
     steps = {s["step"]: s for s in report.steps}
-    assert list(steps) == ["dataset", "features", "train triplet-category", "evaluate", "index triplet-category"]
+    assert list(steps) == ["dataset", "features", "train triplet-category", "train outfit model", "evaluate",
+                           "index triplet-category"]
     assert all(s["ran"] and s["seconds"] >= 0 for s in steps.values())
     assert imported.items_csv.exists() and imported.heads_path("triplet-category").exists()
     assert imported.eval_table_csv.exists() and imported.manifest_path("triplet-category").exists()
@@ -95,3 +96,16 @@ def test_cli_build(imported, capsys):
     out = capsys.readouterr().out
     assert "build: wall time per step" in out and "workspace built" in out
     assert main(["--workspace", str(imported.root.parent / "nothing"), "--quiet", "build"]) == 2
+
+
+def test_another_recipe_retrains_and_is_recorded(imported):
+    import dataclasses
+    import json
+    build_workspace(imported, CONFIG, say=lambda m: None)
+    cfg = json.loads(imported.run_config_path("triplet-category").read_text())["train"]
+    assert cfg["recipe"] == "validated" and cfg["negatives_per_positive"] == 32
+    report = build_workspace(imported, dataclasses.replace(CONFIG, recipe="paper"), say=lambda m: None)
+    steps = {s["step"]: s["ran"] for s in report.steps}
+    assert steps["train triplet-category"] and not steps["train outfit model"]
+    cfg = json.loads(imported.run_config_path("triplet-category").read_text())["train"]
+    assert cfg["recipe"] == "paper" and cfg["negatives_per_positive"] == 1 and cfg["margin"] == 0.3

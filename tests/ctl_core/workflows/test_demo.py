@@ -53,6 +53,20 @@ def test_every_trained_method_beats_both_baselines_on_the_tiny_universe(demo_ws)
             assert table.loc[method, "FITB"] > table.loc[baseline, "FITB"], (method, baseline)
 
 
+def test_the_demo_trains_the_validated_recipe_and_the_outfit_model(demo_ws):
+    """Each run records its recipe; Table 4 holds the outfit model's row and the served (re-ranked) pipeline's."""
+    import json
+    cfg = json.loads(demo_ws.run_config_path("triplet-category").read_text())["train"]
+    assert cfg["recipe"] == "validated" and cfg["negatives_per_positive"] == 32 and cfg["margin"] == 0.2
+    assert demo_ws.outfit_weights_path.exists()
+    table = pd.read_csv(demo_ws.eval_dir / "table.csv").set_index("method")
+    for row in ("outfit-transformer", "triplet-category+outfit"):
+        assert table.loc[row, ["R@10", "FITB", "FITB_pop", "compat_AUC"]].between(0, 1).all(), row
+    assert table.loc["outfit-transformer", "FITB"] > table.loc["random", "FITB"]
+    assert table.loc["triplet-category+outfit", "FITB"] == table.loc["outfit-transformer", "FITB"]
+    assert table["compat_AUC"].notna().all() and (table["n_compat"] > 0).all()
+
+
 def test_triplet_category_puts_outfit_mates_closer_than_random_items(demo_ws):
     import torch
 
