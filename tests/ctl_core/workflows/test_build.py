@@ -65,7 +65,7 @@ def test_build_runs_every_step_then_nothing(imported):
     assert "wall time per step" in said[-1] and "[1/5] dataset cleanup and split" in said[0]
 
     again = build_workspace(imported, CONFIG, say=said.append)
-    assert [s["ran"] for s in again.steps] == [False, True, False, False, False]   # features: a cache, checked
+    assert [s["ran"] for s in again.steps] == [False, True, False, False, False, False]  # features: a cache, checked
 
 
 def test_a_new_import_rebuilds_what_depends_on_it(imported, tmp_path):
