@@ -24,6 +24,7 @@ _SPEC = {  # key: (file, title, icon, url_path, section, least role)
     "studies": ("studies.py", "Studies", ":material/assignment:", "studies", "Human evaluation", "admin"),
     "label": ("label.py", "Label pairs", ":material/thumbs_up_down:", "label", "Human evaluation", "stylist"),
     "results": ("results.py", "Results", ":material/leaderboard:", "results", "Human evaluation", "researcher"),
+    "review": ("review.py", "Review", ":material/gavel:", "review", "Human evaluation", "admin"),
     "users": ("users.py", "Users", ":material/group:", "users", "Admin", "admin"),
 }
 

@@ -237,7 +237,8 @@ def export_study(engine: Engine, study_id: int, out_dir: str | Path) -> list[Pat
     paths = {name: out / name for name in ("judgments.csv", "design.json", "summary.csv", "comparisons.csv",
                                            "annotators.csv", "adjudications.csv", "history.csv")}
     _write_csv(tidy_judgments(engine, study_id), paths["judgments.csv"])
-    atomic_write_text(paths["design.json"], json.dumps(to_jsonable(study_design(engine, study_id)), indent=2))
+    atomic_write_text(paths["design.json"],
+                      json.dumps(to_jsonable(study_design(engine, study_id)), indent=2, default=str))
     _write_csv(precision(engine, study_id), paths["summary.csv"])
     _write_csv(comparisons(engine, study_id), paths["comparisons.csv"])
     _write_csv(annotator_quality(engine, study_id), paths["annotators.csv"])

@@ -26,6 +26,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from ctl_core.io import atomic_path
+from db import human
 from db.history import history_frame
 from db.schema import (
     Annotator,
@@ -192,13 +193,20 @@ def precision_by_model(engine: Engine, study_id: int, alpha: float = 0.05) -> pd
     (1 − alpha), distinct pairs judged, skipped. Every model of the study appears (NaN precision when unjudged).
 
     Observations are judgments, not pairs: with overlap 2 each pair usually contributes two observations, and a
-    pair several models returned counts for each of them. Skips and gold pairs are excluded. The interval is
-    computed on the effective sample size ``effective_n`` = judged / design effect (``design_effect``): judgments
-    of one pair are correlated, so counting them as independent would make the interval too narrow.
+    pair several models returned counts for each of them. Skips and gold pairs are excluded. The interval treats
+    queries as clusters (``db.human.precision_table``: Wilson on the effective sample size ``effective_n`` from the
+    cluster-robust variance); the within-pair design effect alone (``design_effect``, used before) ignored the
+    correlation between the pairs of one query and covered too little in simulation (README).
     """
     obs = _model_observations(engine, study_id)
     table = _precision_rows(obs, ["model"], alpha).set_index("model")
     models = _study_models(engine, study_id)
+    # The interval: queries as clusters (db.human; the within-pair design effect alone covered too little).
+    judged = obs[obs["compatible"].notna()]
+    clustered = human.precision_table(pd.DataFrame({
+        "query": judged["query_product_id"].astype(str), "pair_id": judged["pair_id"], "model": judged["model"],
+        "y": judged["compatible"].astype(bool).astype(float)}), list(table.index), alpha).set_index("model")
+    table[["ci_low", "ci_high", "effective_n"]] = clustered[["ci_low", "ci_high", "effective_n"]]
     extra = sorted(set(table.index) - set(models))
     table = table.reindex(models + extra)
     table[["judged", "compatible", "pairs", "skipped"]] = table[["judged", "compatible", "pairs",

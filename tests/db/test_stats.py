@@ -105,9 +105,11 @@ def test_precision_counts_each_model_and_excludes_skips_and_gold(engine, study):
     # model b: c1 T, c2 F, c3 (q1 skipped, q2 F) -> observations: 2*(2+2) + 2*1 = 10, compatible 4
     assert table.loc["b", ["judged", "compatible", "pairs", "skipped"]].tolist() == [10, 4, 5, 2]
     assert table.loc["a", "precision"] == pytest.approx(8 / 12)
-    # ann and bob agree on every pair: the second judgment of a pair adds nothing, so 10 judgments count as 5
-    assert table.loc["b", "effective_n"] == pytest.approx(5)
-    assert (table.loc["b", "ci_low"], table.loc["b", "ci_high"]) == pytest.approx(hand_wilson(2, 5))
+    # The interval treats the 2 queries as clusters: residuals per query (p = 0.4) are +0.4 and -0.4, so the
+    # variance is 2/1 * 0.32 / 10^2 = 0.0064 and n_eff = min(10, 0.24 / 0.0064) = 10; Wilson with z = t(1 df).
+    assert table.loc["b", "effective_n"] == pytest.approx(10)
+    from db.human import t_quantile, wilson
+    assert (table.loc["b", "ci_low"], table.loc["b", "ci_high"]) == pytest.approx(wilson(4, 10, t_quantile(1)))
 
     by_cat = stats.precision_by_model_category(engine, study, {"q1-c0": "Shoes", "q2-c0": "Shoes"})
     shoes = by_cat[(by_cat["model"] == "a") & (by_cat["category"] == "Shoes")].iloc[0]
