@@ -57,6 +57,25 @@ sources = ["Browse the catalogue", "Search by id", "Upload an image"]
 source = st.segmented_control("Query product", sources, default="Browse the catalogue", key="query_source",
                               required=True)
 
+def add_to_outfit(pid: str) -> None:
+    """Button callback: runs before the page is drawn again, so every count on it already includes ``pid``."""
+    items = st.session_state.setdefault("outfit_items", [])
+    if pid not in items and pid != st.session_state.get("query_item") and len(items) < MAX_OUTFIT_ITEMS - 1:
+        items.append(pid)
+
+
+def add_typed_to_outfit() -> None:
+    typed = st.session_state.get("outfit_add_id", "").strip()
+    if typed and typed not in set(catalogue["product_id"]):
+        st.session_state["outfit_add_error"] = typed
+    elif typed:
+        add_to_outfit(typed)
+
+
+def remove_from_outfit(pid: str | None = None) -> None:
+    st.session_state["outfit_items"] = [i for i in st.session_state.get("outfit_items", []) if pid and i != pid]
+
+
 query_item: str | None = st.session_state.get("query_item")
 query_image: Image.Image | None = None  # an upload, decoded once here and handed to the library as is
 if source == "Browse the catalogue":
@@ -79,12 +98,11 @@ if source == "Browse the catalogue":
                     st.session_state["query_item"] = query_item = row.product_id
                     st.session_state["outfit_items"] = []  # a new query starts a new outfit
                     st.rerun()
-                if query_item not in (None, row.product_id) and st.button(
-                        "Add to the outfit", key=f"add_{row.product_id}", width="stretch",
-                        disabled=row.product_id in st.session_state.get("outfit_items", [])
-                        or len(st.session_state.get("outfit_items", [])) >= MAX_OUTFIT_ITEMS - 1):
-                    st.session_state.setdefault("outfit_items", []).append(row.product_id)
-                    st.rerun()
+                if query_item not in (None, row.product_id):
+                    st.button("Add to the outfit", key=f"add_{row.product_id}", width="stretch",
+                              on_click=add_to_outfit, args=(row.product_id,),
+                              disabled=row.product_id in st.session_state.get("outfit_items", [])
+                              or len(st.session_state.get("outfit_items", [])) >= MAX_OUTFIT_ITEMS - 1)
 elif source == "Search by id":
     example = str(catalogue["product_id"].iloc[0]) if len(catalogue) else "p00042"
     typed = st.text_input(f"Product id (e.g. {example})", key="item_id").strip()
@@ -121,13 +139,12 @@ with st.expander(f"Outfit so far: the query + {len(outfit_items)} more (add up t
     st.caption("Products added here are completed together: only the categories the outfit still lacks are "
                "served, and the outfit model (when on) weighs every one of them. Add from the catalogue grid "
                "(\"Add to the outfit\") or by id.")
-    a1, a2 = st.columns([3, 1])
-    typed_add = a1.text_input("Add a product by id", key="outfit_add_id").strip()
-    if a2.button("Add", key="outfit_add", disabled=len(outfit_items) >= MAX_OUTFIT_ITEMS - 1) and typed_add:
-        if typed_add not in set(catalogue["product_id"]):
-            st.error(f"No product with id {md(repr(typed_add))} in the catalogue.")
-        elif typed_add != query_item and typed_add not in outfit_items:
-            st.session_state["outfit_items"] = outfit_items = [*outfit_items, typed_add]
+    a1, a2 = st.columns([3, 1], vertical_alignment="bottom")
+    a1.text_input("Add a product by id", key="outfit_add_id")
+    a2.button("Add", key="outfit_add", disabled=len(outfit_items) >= MAX_OUTFIT_ITEMS - 1,
+              on_click=add_typed_to_outfit)
+    if (bad := st.session_state.pop("outfit_add_error", None)) is not None:
+        st.error(f"No product with id {md(repr(bad))} in the catalogue.")
     if outfit_items:
         cols = st.columns(MAX_OUTFIT_ITEMS - 1)
         by_id = catalogue.drop_duplicates("product_id").set_index("product_id")
@@ -136,12 +153,9 @@ with st.expander(f"Outfit so far: the query + {len(outfit_items)} more (add up t
                 row = by_id.loc[pid]
                 widgets.product_image(ws.abs(row["image_path"]), width="stretch")
                 st.caption(loaders.details(md(row["title"]), md(row["category"]), md(pid)))
-                if st.button("Remove", key=f"outfit_remove_{pid}", width="stretch"):
-                    st.session_state["outfit_items"] = [i for i in outfit_items if i != pid]
-                    st.rerun()
-        if st.button("Clear the outfit", key="outfit_clear"):
-            st.session_state["outfit_items"] = []
-            st.rerun()
+                st.button("Remove", key=f"outfit_remove_{pid}", width="stretch", on_click=remove_from_outfit,
+                          args=(pid,))
+        st.button("Clear the outfit", key="outfit_clear", on_click=remove_from_outfit)
 area = st.empty()  # everything the query shows, replaced as a whole (one element after the inputs' one element)
 
 
