@@ -436,7 +436,7 @@ def _study(ws, args, progress):
         return
     study_id = study_flow.create_study_from_workspace(ws, engine, name=args.name, models=args.models, n=args.n,
                                                       k=args.k, overlap=args.overlap, n_gold=args.gold,
-                                                      seed=args.seed, progress=progress)
+                                                      seed=args.seed, progress=progress, say=print)
     print(f"created study {args.name!r} (id {study_id})")
 
 
