@@ -26,11 +26,16 @@ def main() -> None:
     args = ap.parse_args()
     ws = Workspace.at(args.workspace)
     t0 = time.perf_counter()
-    rows = run_partial_bench(ws, stages=args.stages, epochs=args.epochs, warmup_epochs=args.warmup_epochs,
-                             save_best=args.save_best, progress=TqdmProgress())
     ws.eval_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(ws.eval_dir / "partial_bench.json",
-                      {"args": vars(args), "rows": rows, "wall_minutes": (time.perf_counter() - t0) / 60}, indent=1)
+
+    def write(rows: list[dict]) -> None:  # after every row: an interrupted bench keeps what it measured
+        atomic_write_json(ws.eval_dir / "partial_bench.json",
+                          {"args": vars(args), "rows": rows, "wall_minutes": (time.perf_counter() - t0) / 60},
+                          indent=1)
+
+    rows = run_partial_bench(ws, stages=args.stages, epochs=args.epochs, warmup_epochs=args.warmup_epochs,
+                             save_best=args.save_best, progress=TqdmProgress(), on_row=write,
+                             say=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
     print(format_table(rows))
 
 

@@ -54,13 +54,15 @@ def _photo_accuracy(heads, feats: np.ndarray, cats: np.ndarray, bad: np.ndarray)
 def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: int = 5, warmup_epochs: int = 40,
                       base: TrainConfig | None = None, backbone_name: str = DEFAULT_BACKBONE,
                       config_v: ValidationConfig = ValidationConfig(), save_best: str | None = None,
-                      progress: Progress | None = None, say: Callable[[str], None] = print) -> list[dict]:
+                      progress: Progress | None = None, say: Callable[[str], None] = print,
+                      on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """One row per setting: stages, FITB, R@10, photo_category_acc, n_fitb, n_queries, n_photos, train_minutes,
     cache_minutes (computing the stage-input cache; 0 when it was already there), cache_mib.
 
     ``base``: the training settings (default: triplet-category with the validated recipe's negatives and margin).
     ``save_best``: write the best setting by validation FITB as the run ``ws.model_dir(save_best)`` (trained on the
-    fit outfits only; a partial run carries ``backbone.pt``), for ``partial.adapted_features``.
+    fit outfits only; a partial run carries ``backbone.pt``), for ``partial.adapted_features``; rewritten whenever a
+    row beats the ones before, so an interrupted bench keeps the best so far. ``on_row(rows)`` after every row.
     """
     base = base or TrainConfig(method="triplet-category", negatives_per_positive=32, margin=0.2)
     bb = create_backbone(backbone_name)
@@ -104,7 +106,22 @@ def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: 
     warm_minutes = (time.perf_counter() - t0) / 60
     with torch.no_grad():
         res = evaluate_embeddings(warm.embed(torch.as_tensor(val_f)).numpy(), val.assign(split="test"), config_v.eval)
-    rows, trained = [], {}
+    rows: list[dict] = []
+    best_fitb = -1.0
+
+    def done(row: dict, heads, backbone, config: TrainConfig) -> None:
+        nonlocal best_fitb
+        rows.append(row)
+        say(f"{row['stages']} stages: {row}")
+        if save_best is not None and row["FITB"] > best_fitb:
+            best_fitb = row["FITB"]
+            run = save_run(ws.model_dir(save_best), heads, bb.name, config.to_dict(), None,
+                           backbone_state=None if backbone is None else backbone.state_dict(),
+                           extra={"validation": dict(row), "fit_outfits_only": True})
+            say(f"best so far ({row['stages']} stages) saved to {run}")
+        if on_row is not None:
+            on_row(rows)
+
     if 0 in stages:
         row = {"stages": 0, "FITB": res["FITB"], "R@10": res["R@10"], "n_fitb": res["n_fitb"],
                "n_queries": res["n_queries"], "train_minutes": warm_minutes, "cache_minutes": 0.0,
@@ -112,9 +129,7 @@ def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: 
         if len(photo_sources):
             pf, pbad = frozen(photo_sources)
             row.update(photo_category_acc=_photo_accuracy(warm, pf, photo_cats, pbad), n_photos=int((~pbad).sum()))
-        rows.append(row)
-        trained[0] = (warm, None)
-        say(f"0 stages: {row}")
+        done(row, warm, None, replace(base, mode="heads", epochs=warmup_epochs))
     for k in sorted(ks):
         config = replace(base, mode="partial", trainable_stages=k, epochs=epochs, warmup_epochs=0)
         t0 = time.perf_counter()
@@ -124,18 +139,7 @@ def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: 
                "cache_mib": _mib(ws.features_dir(stage_cache_name(bb, k)))}
         if "photo_category_acc" in r:
             row.update(photo_category_acc=r["photo_category_acc"], n_photos=r["n_photos"])
-        rows.append(row)
-        trained[k] = (r["heads"], r["backbone"], config)
-        say(f"{k} stages: {row}")
-    if save_best is not None and rows:
-        best = max(rows, key=lambda r: r["FITB"])
-        heads, backbone, *config = trained[best["stages"]]
-        cfg = config[0] if config else replace(base, mode="heads", epochs=warmup_epochs)
-        run = ws.model_dir(save_best)
-        save_run(run, heads, bb.name, cfg.to_dict(), None,
-                 backbone_state=None if backbone is None else backbone.state_dict(),
-                 extra={"validation": {k: v for k, v in best.items()}, "fit_outfits_only": True})
-        say(f"best setting ({best['stages']} stages, validation FITB {best['FITB']:.3f}) saved to {run}")
+        done(row, r["heads"], r["backbone"], config)
     return rows
 
 
