@@ -30,8 +30,8 @@ from ctl_core.io import atomic_write_json, atomic_write_text
 
 RESULTS_DIR = PROJECT_ROOT / "docs" / "results"
 BODY_MARK = "<!-- body -->"  # in a results .md: everything below it is what the README quotes
-_BLOCK = re.compile(r"<!-- results: (?P<file>[^ ]+) -->\n(?P<text>.*?)<!-- /results -->", re.S)
-_QUOTE = re.compile(r"<!-- quote: (?P<file>[^ ]+) -->(?P<text>.*?)<!-- /quote -->", re.S)
+_BLOCK = re.compile(r"<!-- results: (?P<file>docs/results/[^ ]+) -->\n(?P<text>.*?)<!-- /results -->", re.S)
+_QUOTE = re.compile(r"<!-- quote: (?P<file>docs/results/[^ ]+) -->(?P<text>.*?)<!-- /quote -->", re.S)
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 
 
