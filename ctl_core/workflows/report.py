@@ -447,9 +447,11 @@ def ray_table(ws: Workspace, cfg: ReportConfig, method: str) -> tuple[str, dict]
     for name, c in res["catalogues"].items():
         for s in c["summary"]:
             engine = "local" if s["engine"] == "local" else f"Ray, {s['actors']} actor{'s' * (s['actors'] > 1)}"
+            ratio = 1.0 if s["engine"] == "local" else s.get("ratio_to_local")
+            cpu = s["cpu_ms_per_image"]["median"]
             rows.append([f"{name}, {_int(c['images'])} images", engine, _range(s["images_per_s"], "", 1),
-                         "1.00" if s["engine"] == "local" else f"{s['ratio_to_local']:.2f}",
-                         f"{s['cpu_ms_per_image']['median']:.1f}", f"{s['peak_mib_max'] / 1024:.1f} GB",
+                         "n/a" if ratio is None else f"{ratio:.2f}", "n/a" if cpu is None else f"{cpu:.1f}",
+                         f"{s['peak_mib_max'] / 1024:.1f} GB",
                          "—" if s.get("max_abs_embedding_diff_vs_local") is None else
                          f"{s['max_abs_embedding_diff_vs_local']:.0e}"])
     text = _md_table(["catalogue", "engine", "images/s median (range)", "× local (ratio of medians)",
