@@ -102,8 +102,12 @@ def load_person_detector(ws: Workspace, backbone: Backbone) -> PersonDetector | 
 
 
 def fit_person_detector(ws: Workspace, backbone: Backbone, progress: Progress | None = None,
-                        seed: int = 0) -> PersonDetector | None:
-    """Fit and store the detector (see the module docstring); None when the workspace lacks positives or negatives."""
+                        seed: int = 0, exclude_negatives: set | frozenset = frozenset(),
+                        store: bool = True) -> PersonDetector | None:
+    """Fit and store the detector (see the module docstring); None when the workspace lacks positives or negatives.
+
+    ``exclude_negatives`` (product ids) and ``store=False``: a detector for measuring (``ctl_core.bench``), which
+    never saw those shots and is not written."""
     from sklearn.linear_model import LogisticRegression  # only here: start-up time of the CLI
 
     from ctl_core.data.tables import read_catalogue
@@ -114,7 +118,7 @@ def fit_person_detector(ws: Workspace, backbone: Backbone, progress: Progress | 
     if ex.empty or not ws.catalogue_csv.exists():
         return None
     cat = read_catalogue(ws.catalogue_csv)
-    shots = cat[cat["is_product_shot"].astype(str).str.lower() == "true"]
+    shots = cat[(cat["is_product_shot"].astype(str).str.lower() == "true") & ~cat["product_id"].isin(exclude_negatives)]
     shots = shots.sample(n=min(MAX_NEGATIVES, len(shots)), random_state=seed) if len(shots) else shots
     labels = []
     for i, path in enumerate(ex["image_path"]):
@@ -136,7 +140,8 @@ def fit_person_detector(ws: Workspace, backbone: Backbone, progress: Progress | 
     clf.fit((X - mean) / scale, y)
     det = PersonDetector(backbone.fingerprint, mean, scale, clf.coef_[0], float(clf.intercept_[0]),
                          _input_stamps(ws), {"positives": int(y.sum()), "negatives": int((~y).sum())})
-    atomic_write_json(ws.person_detector_path, det.to_dict(), indent=None)
+    if store:
+        atomic_write_json(ws.person_detector_path, det.to_dict(), indent=None)
     return det
 
 

@@ -1,0 +1,39 @@
+"""The product-shot check on real photos: a shop's product shots refused, labelled worn photos caught.
+
+    CTL_WORKSPACE=workspace-mango .venv/bin/python scripts/product_shot_figures.py \
+        [--labels docs/labels/fpi_worn_photos.csv] [--photos ../shared/real/fashion-product-images] [--no-cross-fit]
+
+The workspace: a shop's outfit import (every catalogue row a product shot) built with labelled photos (its person
+detector fitted). See ``ctl_core.bench.product_shot``. Scores computed here may add the labelled photos' backbone
+features to the workspace's feature cache; run it on a copy (``cp -a``) to leave a workspace untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ctl_core.bench.product_shot import product_shot_figures  # noqa: E402
+from ctl_core.config import Workspace  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workspace", default=None, help="default: $CTL_WORKSPACE or ./workspace")
+    p.add_argument("--labels", default=str(ROOT / "docs" / "labels" / "fpi_worn_photos.csv"))
+    p.add_argument("--photos", default=str(ROOT.parent / "shared" / "real" / "fashion-product-images"))
+    p.add_argument("--no-cross-fit", action="store_true", help="skip the two cross-fitted detectors (faster)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    figures = product_shot_figures(Workspace.at(args.workspace), Path(args.labels), Path(args.photos),
+                                   cross_fit=not args.no_cross_fit)
+    print(json.dumps(figures.to_dict()) if args.json else figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
