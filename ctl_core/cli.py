@@ -380,6 +380,8 @@ def _index(ws, args, progress):
     progress.close()
     print(report)
     print(json.dumps({k: v for k, v in manifest.items() if k != "categories"}, indent=2, default=str))
+    from ctl_core.serving.category_source import summary_line
+    print(summary_line(ws, args.model, manifest))
 
 
 def _export(ws, args, progress):

@@ -56,3 +56,17 @@ def write_disagreements(ws: Workspace, method: str, preds: pd.DataFrame,
     with atomic_path(path) as tmp:
         neutralise_formulas(table[DISAGREEMENT_COLUMNS]).to_csv(tmp, index=False)  # shop titles, opened in Excel
     return len(table)
+
+
+def summary_line(ws: Workspace, method: str, manifest: dict) -> str:
+    """One line for the build and ``index`` output: the disagreements and the products served on the import's word."""
+    src = manifest.get("category_source", {})
+    shop, n = int(src.get("catalogue", 0)), int(manifest.get("category_disagreements", 0))
+    line = (f"categories: {shop:,} products indexed under the shop's own category, "
+            f"{int(src.get('predicted', 0)):,} under the predicted one; the category head disagrees with the shop "
+            f"on {n:,} ({100 * n / max(shop, 1):.1f}%): {disagreements_path(ws, method)}")
+    if manifest.get("served_by_import_flag") or manifest.get("refused_by_import_flag"):
+        line += (f"\nproduct shots: {manifest.get('served_by_import_flag', 0):,} served on the import's word though "
+                 f"they score below the threshold, {manifest.get('refused_by_import_flag', 0):,} not served because "
+                 f"the import says they are not product shots")
+    return line

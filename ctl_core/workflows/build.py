@@ -33,7 +33,7 @@ from ctl_core.model.backbone import create_backbone
 from ctl_core.model.export import export_model
 from ctl_core.model.features import item_sources
 from ctl_core.progress import Progress
-from ctl_core.serving import engines
+from ctl_core.serving import category_source, engines
 from ctl_core.serving.product_shot import fit_person_detector
 from ctl_core.training import train as training
 from ctl_core.training.outfit import OutfitTrainConfig
@@ -188,8 +188,10 @@ def _model_steps(ws: Workspace, config: BuildConfig, progress: Progress | None, 
         step(3, "evaluate", config.force or stale(ws.eval_table_csv, ws.items_csv, *heads), run_eval,
              "offline evaluation (Table 4)")
     for m in config.methods:
-        def run_index(m: str = m) -> None:
-            engines.index_catalogue(ws, m, config.engine, progress=progress)
+        def run_index(m: str = m) -> str:
+            _, manifest = engines.index_catalogue(ws, m, config.engine, progress=progress)
+            say(line := category_source.summary_line(ws, m, manifest))
+            return line
 
         step(4, f"index {m}", config.force or stale(ws.manifest_path(m), ws.heads_path(m), ws.catalogue_csv,
                                                     ws.person_detector_path),

@@ -120,3 +120,11 @@ def test_no_list_holds_a_product_of_the_querys_own_slot(shop):
     assert report.queries == 21 * 3 + 2 and report.lists > report.queries and report.results > 0
     assert report.same_slot == 0 and report.incompatible == 0, report.examples
     assert report.wrong_slot_predicted >= 1 and "hat -> footwear" in report.wrong_slot_by_pair
+
+
+def test_build_and_index_say_how_many_products_the_head_disagrees_on(shop):
+    ws, _, manifest = shop
+    from ctl_core.serving.category_source import summary_line
+    line = summary_line(ws, METHOD, manifest)
+    assert f"disagrees with the shop on {manifest['category_disagreements']}" in line
+    assert "category_disagreements.csv" in line and "1 served on the import's word" in line
