@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 from ctl_core import cli_admin, cli_report, cli_study
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, RERANKED_SUFFIX, Workspace, default_workspace
+from ctl_core.config import (
+    DEFAULT_BACKBONE,
+    METHODS,
+    OUTFIT_METHOD,
+    RERANK_CANDIDATES,
+    RERANKED_SUFFIX,
+    Workspace,
+    default_workspace,
+)
 from ctl_core.progress import TqdmProgress
 
 
@@ -145,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--k", type=int, default=10)
     rc.add_argument("--no-rerank", action="store_true",
                     help="do not re-rank with the outfit model (it re-ranks by default once trained)")
-    rc.add_argument("--rerank-candidates", type=int, default=50,
+    rc.add_argument("--rerank-candidates", type=int, default=RERANK_CANDIDATES,
                     help="ANN candidates per category that the outfit model re-orders (default 50)")
     rc.add_argument("--max-categories", type=int, default=None)
     rc.add_argument("--price-weight", type=float, default=0.0, help="price-aware blending term (0 = off)")

@@ -20,6 +20,8 @@ DEFAULT_BACKBONE = "efficientnet-lite0"
 SCENE_METHOD = "scene-based"
 OUTFIT_METHOD = "outfit-transformer"  # the set model over whole outfits (ctl_core.model.outfit); not a Table-4 method
 RERANKED_SUFFIX = "+outfit"  # "triplet-category+outfit": that method's ranking re-ordered by the outfit model
+RERANK_CANDIDATES = 50  # ANN candidates per category the outfit model re-orders (serving.rerank.RerankConfig)
+RERANK_PAIRWISE_WEIGHT = 0.5  # weight of the pairwise distance in the re-ranking's fused score (chosen on validation)
 
 # File names inside the workspace: these constants are their only spelling; everyone else asks ``Workspace``.
 HEADS_FILE = "heads.pt"

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ctl_core.config import DEFAULT_BACKBONE, METHODS, OUTFIT_METHOD, RERANKED_SUFFIX, Workspace
+from ctl_core.config import (
+    DEFAULT_BACKBONE,
+    METHODS,
+    OUTFIT_METHOD,
+    RERANK_CANDIDATES,
+    RERANK_PAIRWISE_WEIGHT,
+    RERANKED_SUFFIX,
+    Workspace,
+)
 from ctl_core.data.categories import CATEGORY_INDEX
 from ctl_core.data.tables import read_items
 from ctl_core.evaluation.metrics import category_accuracy, compat_auc, euclidean, fitb_accuracy, recall_at_k
@@ -39,9 +47,8 @@ TABLE_COLUMNS: list[str] = ["method", "R@1", "R@5", "R@10", "R@1_cat", "R@5_cat"
                             "category_acc"]
 BASELINES: tuple[str, ...] = ("random", "visual")
 # The served pipeline's row beside the outfit model's: this method's ANN ranking re-ordered by the outfit model
-# (its top RERANK_CANDIDATES, as serving.rerank.RerankConfig does by default), named as studies name it.
+# (its top RERANK_CANDIDATES, fused as serving.rerank.RerankConfig does by default), named as studies name it.
 RERANK_BASE = "triplet-category"
-RERANK_CANDIDATES = 50
 # The n behind each figure, in its own column beside the figures it counts: test outfits for R@K (both corpus
 # modes use the same outfits), questions for FITB, test items for category accuracy.
 N_COLUMNS: dict[str, str] = {"R@K": "n_R@K", "FITB": "n_FITB", "category_acc": "n_category_acc",
@@ -339,7 +346,7 @@ def evaluate_all(ws: Workspace, methods: Sequence[str] | None = None, config: Ev
             rows.append(res)
             _merge_metrics(ws, name, res, config)
     if outfit_scorer is not None and base_emb is not None:
-        rows.append(rerank_row(base_emb, base_row, outfit_scorer, protocol, rows[-1]))
+        rows.append(rerank_row(base_emb, base_row, outfit_scorer, protocol, rows[-1], pop_fitb))
     if progress:
         progress("evaluate", total, total)
 
@@ -376,17 +383,27 @@ def score_outfit_model(ws: Workspace, items: pd.DataFrame, protocol: Protocol, c
 
 
 def rerank_row(base_emb: np.ndarray, base_row: dict, scorer, protocol: Protocol, outfit_row: dict,
-               candidates: int = RERANK_CANDIDATES) -> dict:
-    """The served pipeline's row: ``RERANK_BASE``'s ranking with its top ``candidates`` re-ordered by the outfit
-    model (Recall@K, both corpus modes); FITB's 4 candidates are all re-ordered, so FITB, FITB_pop and
-    compatibility are the outfit model's; category accuracy is the base model's (its head serves categories)."""
+               pop_fitb: FitbQuestions | None = None, candidates: int = RERANK_CANDIDATES,
+               pairwise_weight: float = RERANK_PAIRWISE_WEIGHT) -> dict:
+    """The served pipeline's row: ``RERANK_BASE``'s ranking with its top ``candidates`` re-ordered by the fused
+    score of ``serving.rerank.fused_score`` (outfit model + ``pairwise_weight`` x pairwise distance; for FITB the
+    pairwise term is the mean distance to the question's items). Compatibility is the outfit model's (the served
+    pipeline ranks candidates, it does not score outfits); category accuracy is the base model's."""
+    from ctl_core.serving.rerank import fused_score  # lazy: torch
+
     def reranked(corp: RecallCorpora) -> np.ndarray:
         d = _corpus_distances(base_emb, corp, protocol.config.batch_size)
         top = np.argsort(np.argsort(d, axis=1, kind="stable"), axis=1) < candidates
-        return np.where(top, -scorer.corpus_scores(corp), 10.0 + d)  # the re-ordered top first, then the rest
+        fused = fused_score(scorer.corpus_scores(corp), d, pairwise_weight)
+        return np.where(top, fused, 10.0 + d)  # the re-ordered top first, then the rest
 
-    res = {k: outfit_row.get(k) for k in ("FITB", "FITB_pop", "compat_AUC", N_COLUMNS["FITB"],
-                                          N_COLUMNS["compat_AUC"])}
+    def fitb(q: FitbQuestions) -> float:
+        mean_d = fitb_distance_sums(base_emb, q) / np.maximum((q.questions >= 0).sum(1, keepdims=True), 1)
+        return fitb_accuracy(fused_score(scorer.fitb_scores(q), mean_d, pairwise_weight), q.correct)
+
+    res = {k: outfit_row.get(k) for k in ("compat_AUC", N_COLUMNS["FITB"], N_COLUMNS["compat_AUC"])}
+    res["FITB"] = fitb(protocol.fitb) if len(protocol.fitb.correct) else float("nan")
+    res["FITB_pop"] = fitb(pop_fitb) if pop_fitb is not None and len(pop_fitb.correct) else float("nan")
     d_all = reranked(protocol.all_categories)
     for k in protocol.config.ks:
         res[f"R@{k}"] = recall_at_k(d_all, protocol.all_categories.positive, k)
@@ -397,7 +414,7 @@ def rerank_row(base_emb: np.ndarray, base_row: dict, scorer, protocol: Protocol,
     res.update({"method": f"{RERANK_BASE}{RERANKED_SUFFIX}", N_COLUMNS["R@K"]: outfit_row[N_COLUMNS["R@K"]],
                 "category_acc": base_row["category_acc"],
                 N_COLUMNS["category_acc"]: base_row[N_COLUMNS["category_acc"]],
-                "rerank_candidates": candidates})
+                "rerank_candidates": candidates, "rerank_pairwise_weight": pairwise_weight})
     return res
 
 

@@ -496,7 +496,7 @@ class Recommender:
         if self.reranker is not None and rerank.enabled:
             query_tokens = self.reranker.query_tokens(ids, upload_feats, [first["category"]])
             if len(query_tokens):  # nothing of the query known to the outfit model: pairwise order alone
-                reranker = lambda pools: self.reranker.rerank(query_tokens, pools)
+                reranker = lambda pools: self.reranker.rerank(query_tokens, pools, rerank.pairwise_weight)
         t1 = time.perf_counter()
         per_category, results, timings = serve(self.indices, vec, served, k, blend, exclude=frozenset(ids),
                                                query_price=first["price"], item_info=self._item_info,

@@ -3,10 +3,10 @@
 Between full scoring (stage 3: the top ``candidates`` of each complementary category's index, by the pairwise
 style distance) and blending (stage 4), ``OutfitReranker.rerank`` runs the outfit model once for all categories
 (one sequence per category: the query products' tokens and a MASK token of that category) and scores every
-candidate with its key vector (ctl_core.model.outfit). A pool's order and its blending score follow the outfit
-score; the score is put on the distance scale (``sqrt(2 - 2·cos)``, the Euclidean distance of unit vectors at that
-cosine) so the price-aware and diversity terms keep their meaning. The pairwise distance stays in
-``Result.distance``.
+candidate with its key vector (ctl_core.model.outfit). A pool's new order and blending score fuse both models:
+``(1 - cos_outfit) + pairwise_weight · d_pairwise`` (lower is better; the default weight scored best on the Mango
+validation split, README "Outfit model"), plus the price term already in the pool's score, so the price-aware and
+diversity terms keep their meaning. The pairwise distance stays in ``Result.distance``.
 
 The catalogue's keys and tokens are computed once at load from the shared backbone feature cache (a few hundred
 milliseconds for 10k products); an uploaded image's tokens come from its backbone features.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ctl_core.config import Workspace
+from ctl_core.config import RERANK_CANDIDATES, RERANK_PAIRWISE_WEIGHT, Workspace
 from ctl_core.data.categories import CATEGORY_INDEX
 from ctl_core.model.outfit import OutfitTransformer
 
@@ -31,11 +31,14 @@ class RerankConfig:
     category that the outfit model re-orders (top N by pairwise distance)."""
 
     enabled: bool = True
-    candidates: int = 50
+    candidates: int = RERANK_CANDIDATES
+    pairwise_weight: float = RERANK_PAIRWISE_WEIGHT  # of the pairwise distance in the fused score (0: outfit alone)
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"rerank candidates must be >= 1, got {self.candidates}")
+        if self.pairwise_weight < 0:
+            raise ValueError(f"pairwise_weight must be >= 0, got {self.pairwise_weight}")
 
 
 class OutfitReranker:
@@ -102,16 +105,21 @@ class OutfitReranker:
         return [self.keys[[self.row[i] for i in ids]] @ q[j] if len(ids) else np.zeros(0)
                 for j, ids in enumerate(candidates)]
 
-    def rerank(self, query: torch.Tensor, pools: list) -> float:
-        """Re-order each pool (``recommender._Pool``) by outfit score, in place; returns the milliseconds spent."""
+    def rerank(self, query: torch.Tensor, pools: list, pairwise_weight: float = RERANK_PAIRWISE_WEIGHT) -> float:
+        """Re-order each pool (``recommender._Pool``) by the fused score, in place; returns the milliseconds spent."""
         t0 = time.perf_counter()
         known = [p for p in pools if all(i in self.row for i in p.ids)]
         for p, s in zip(known, self.scores(query, [p.category for p in known], [p.ids for p in known])):
-            dist = np.sqrt(np.maximum(2.0 - 2.0 * s, 0.0))
+            fused = fused_score(s, p.distances, pairwise_weight)
             extra = p.base - p.distances  # the price term already in the base score
-            order = np.argsort(dist + extra, kind="stable")
-            p.reorder(order, (dist + extra)[order])
+            order = np.argsort(fused + extra, kind="stable")
+            p.reorder(order, (fused + extra)[order])
         return (time.perf_counter() - t0) * 1e3
+
+
+def fused_score(outfit_cos: np.ndarray, pairwise_distance: np.ndarray, pairwise_weight: float) -> np.ndarray:
+    """Lower is better: ``(1 - cos_outfit) + pairwise_weight · d_pairwise`` (the module docstring)."""
+    return (1.0 - np.asarray(outfit_cos, dtype=float)) + pairwise_weight * np.asarray(pairwise_distance, dtype=float)
 
 
 __all__ = ["OutfitReranker", "RerankConfig"]

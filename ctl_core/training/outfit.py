@@ -1,7 +1,8 @@
 """Training the outfit model (ctl_core.model.outfit) on the training outfits.
 
-Each step takes ``batch_outfits`` outfits; in each, one item is the target and a random subset of the others
-(1 to all of them, so the model also learns to complete partial outfits of one or two products) is the context.
+Each step takes ``batch_outfits`` outfits; in each, one item is the target and the others are the context: all of
+them for a ``full_context`` share of the targets (the fill-in-the-blank case), a random 1..all of them for the rest
+(so the model also learns to complete partial outfits of one or two products).
 
 - Masked-item loss (InfoNCE): the query vector for the target's category is scored against the target and
   ``negatives`` items of the SAME category drawn from the training items as often as outfits use them (uniform
@@ -54,6 +55,8 @@ class OutfitTrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     compat_weight: float = 0.5
+    full_context: float = 0.5    # share of targets whose context is the whole rest of the outfit (FITB's case);
+    #                              the others see a random 1..all of it (partial outfits)
     max_items: int = 10          # items kept per outfit (random ones beyond this)
     seed: int = 0
     d_model: int = 128
@@ -117,7 +120,8 @@ class OutfitData:
         return out
 
 
-def _batch(data: OutfitData, outfits: np.ndarray, rng: np.random.Generator, negatives: int):
+def _batch(data: OutfitData, outfits: np.ndarray, rng: np.random.Generator, negatives: int,
+           full_context: float = 0.0):
     """Targets, contexts (rows padded -1), negatives and corrupted full outfits for one step."""
     rows = data.rows[outfits]
     n_items = (rows >= 0).sum(1)
@@ -127,7 +131,7 @@ def _batch(data: OutfitData, outfits: np.ndarray, rng: np.random.Generator, nega
     context = np.full((len(rows), width - 1), -1, dtype=np.int64)
     for i, (r, n, t) in enumerate(zip(rows, n_items, target_pos)):
         others = np.delete(r[:n], t)
-        k = int(rng.integers(1, len(others) + 1))  # 1 .. all of the others
+        k = len(others) if rng.random() < full_context else int(rng.integers(1, len(others) + 1))  # 1 .. all
         context[i, :k] = rng.permutation(others)[:k]
     negs = data.sample_same_category(rng, targets, negatives)
     corrupted = rows.copy()
@@ -205,7 +209,7 @@ def train_outfit_model(features: np.ndarray, outfit_ids, categories, product_ids
             sums = np.zeros(3)
             for s in range(steps):
                 batch = _batch(data, order[s * config.batch_outfits:(s + 1) * config.batch_outfits], rng,
-                               config.negatives)
+                               config.negatives, config.full_context)
                 nce, bce, top1 = outfit_losses(model, feats, cats, products, batch)
                 loss = nce + config.compat_weight * bce
                 opt.zero_grad(set_to_none=True)
