@@ -237,11 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--model", default="triplet-category", choices=METHODS)
     br.add_argument("--n-queries", type=int, default=200)
     br.add_argument("--repeats", type=int, default=200, help="stage-only runs per setting")
+    br.add_argument("--results", action="store_true",
+                    help="also write docs/results/rerank_<workspace>.json|md (stamped; the README quotes it)")
     bo = bsub.add_parser("outfit", help="the outfit model's ablation on a validation split of the training outfits "
                          "(pairwise recipes, outfit model, re-ranking, fusion); never reads the test split")
     bo.add_argument("--seeds", type=int, nargs="+", default=[0])
     bo.add_argument("--epochs", type=int, default=None, help="outfit model epochs (default: its own, early-stopped)")
-    bo.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    bo.add_argument("--results", action="store_true",
+                    help="also write docs/results/outfit_ablation_<workspace>.json|md (stamped; the README quotes it)")
     cli_report.add_report_parser(sub)
     cli_admin.add_users_parser(sub)
     cli_admin.add_db_parser(sub)
@@ -481,15 +484,20 @@ def _bench(ws, args, progress):
                                   n_images=args.n_images, images=args.images, repeats=args.repeats)
     elif args.bench_command == "rerank":
         from ctl_core.bench.rerank import run_recommend_bench, run_rerank_bench
+        stamp = _stamp()
         res = {"stage": run_rerank_bench(repeats=args.repeats)}
         if ws.manifest_path(args.model).exists():
             res["catalogue"] = run_recommend_bench(ws, args.model, n_queries=args.n_queries)
+        if args.results:
+            from ctl_core.bench.rerank import format_rerank
+            _write_results(ws, "rerank", "Re-ranking cost (the outfit model's stage)", format_rerank(res), res, stamp)
     elif args.bench_command == "outfit":
         from ctl_core.bench.outfit import format_ablation, outfit_ablation
+        stamp = _stamp()
         df = outfit_ablation(ws, seeds=args.seeds, epochs=args.epochs, progress=progress)
-        if args.out is not None:
-            from ctl_core.io import atomic_write_json
-            atomic_write_json(args.out, {"command": " ".join(sys.argv), "rows": df.to_dict("records")})
+        if args.results:
+            _write_results(ws, "outfit_ablation", "Outfit model ablation on the validation split",
+                           format_ablation(df), {"rows": df.to_dict("records")}, stamp)
         print(format_ablation(df))
         return
     else:
@@ -497,6 +505,18 @@ def _bench(ws, args, progress):
         res = run_featurize_bench(ws, n_images=args.n_images, batch_size=args.batch_size, backbone=args.backbone,
                                   compile=args.compile, num_workers=args.workers, repeats=args.repeats)
     print(json.dumps(res, indent=2, default=str))
+
+
+def _stamp():
+    from ctl_core.workflows.results import Stamp
+    return Stamp.now("python -m ctl_core " + " ".join(sys.argv[1:]))
+
+
+def _write_results(ws, name: str, title: str, body: str, data: dict, stamp) -> None:
+    """docs/results/<name>_<workspace>.json|md, stamped (ctl_core.workflows.results)."""
+    from ctl_core.workflows.report import workspace_name
+    from ctl_core.workflows.results import RESULTS_DIR, write_result
+    print(f"written: {write_result(RESULTS_DIR, f'{name}_{workspace_name(ws)}', title, body, data, stamp.finish())}")
 
 
 def _understand(ws, args, progress):

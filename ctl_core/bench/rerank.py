@@ -82,3 +82,21 @@ def run_recommend_bench(ws: Workspace, method: str = "triplet-category", n_queri
     return {"method": method, "catalogue_products": len(ids), "load_s": load_s, "k": k,
             "threads": torch.get_num_threads(), "with_rerank": _pct(on), "rerank_stage": _pct(stage),
             "without_rerank": _pct(off)}
+
+
+def format_rerank(res: dict) -> str:
+    """Markdown of ``bench rerank``'s figures (ms, p50 / p99)."""
+    lines = ["| re-ranking stage alone | candidates per category | query products | p50 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|"]
+    for r in res["stage"]["runs"]:
+        lines.append(f"| {r['categories']} categories | {r['candidates']} | {r['query_products']} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    cat = res.get("catalogue")
+    if cat and "skipped" not in cat:
+        lines += ["", f"Whole catalogue recommendations ({cat['method']}, {cat['catalogue_products']:,} products, "
+                      f"k = {cat['k']}, n = {cat['with_rerank']['n']} seeded queries, {cat['threads']} thread(s)):", "",
+                  "| | p50 ms | p99 ms |", "|---|---:|---:|"]
+        for key, name in (("without_rerank", "without re-ranking"), ("with_rerank", "with re-ranking (total)"),
+                          ("rerank_stage", "re-ranking stage")):
+            lines.append(f"| {name} | {cat[key]['p50_ms']:.1f} | {cat[key]['p99_ms']:.1f} |")
+    return "\n".join(lines)

@@ -117,3 +117,6 @@ def test_rerank_bench_measures_the_stage():
     res = run_rerank_bench(candidates=(5, 20), categories=3, query_sizes=(1, 2), in_dim=16, n_items=60, repeats=10)
     assert [(r["candidates"], r["query_products"]) for r in res["runs"]] == [(5, 1), (5, 2), (20, 1), (20, 2)]
     assert all(0 < r["p50_ms"] <= r["p99_ms"] and r["n"] == 5 for r in res["runs"])
+    from ctl_core.bench.rerank import format_rerank
+    md = format_rerank({"stage": res})
+    assert md.count("| 3 categories |") == 4 and "Whole catalogue" not in md
