@@ -1,9 +1,22 @@
 """Complete the Look with a partial outfit (several query products) and the outfit model's re-ranking."""
 from __future__ import annotations
 
+import pytest
+
 from ctl_core.data.categories import SLOTS, outfit_complements
 from ctl_core.data.tables import read_catalogue
 from tests.app.test_pages import _pick_first_product, goto
+
+
+@pytest.fixture
+def app(demo_ws, monkeypatch):
+    """The app over the tiny demo workspace (whose build trains the outfit model too)."""
+    from tests.app.test_pages import MAIN, AppTest
+    monkeypatch.setenv("CTL_WORKSPACE", str(demo_ws.root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
 
 
 def test_adding_a_second_product_serves_what_the_outfit_lacks(app, demo_ws):
