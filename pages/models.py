@@ -138,4 +138,8 @@ with c2:
             "often an outfit-mate of another category is closer than a random item. The triplet loss is averaged "
             "over the triplets that still violate the margin only, so it stays near the margin while "
             "`active_triplets` (the share of triplets that still violate it) falls: that share and "
-            "`val_pair_acc` show the learning.")
+            "`val_pair_acc` show the learning. A sudden rise of `category_loss` after many epochs near 0 is a "
+            "real jump of the weights, not a recording artefact (`val_category_acc` dips with it, then "
+            "recovers): Adam divides each step by a running mean of squared gradients, which decays while the "
+            "loss sits near 0, so the next larger gradient makes a large step (on Mango at epochs 39 and 80 of "
+            "80; a 40-epoch run had it on its last epoch).")
