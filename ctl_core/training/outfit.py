@@ -56,9 +56,8 @@ class OutfitTrainConfig:
     weight_decay: float = 1e-4
     compat_weight: float = 0.5
     full_context: float = 0.8    # share of targets whose context is the whole rest of the outfit (FITB's case);
-    #                              the others see a random 1..all of it (partial outfits). Validation FITB on Mango:
-    #                              0.0 -> 76.4, 0.5 -> 76.1, 1.0 -> 77.9 (README "Outfit model"); 0.8 keeps some
-    #                              partial contexts in training for one- and two-product queries
+    #                              the others see a random 1..all of it (partial outfits). Chosen between the
+    #                              validated 0.5 and 1.0 (README "Outfit model"), keeping some partial contexts
     max_items: int = 10          # items kept per outfit (random ones beyond this)
     seed: int = 0
     d_model: int = 128
