@@ -4,7 +4,8 @@ Trains the outfit model on the training outfits minus the validation share (ctl_
 with the OutfitTrainConfig fields given as JSON, and prints the best validation FITB (the early-stopping draw),
 compatibility AUC and epochs. The README's "Outfit model" variant table came from:
 
-    CTL_THREADS=1 .venv/bin/python scripts/outfit_variants.py workspace-mango full1 '{"full_context": 1.0, "epochs": 50}'
+    CTL_THREADS=1 .venv/bin/python scripts/outfit_variants.py workspace-mango full1 \
+        '{"full_context": 1.0, "epochs": 50}'
 """
 from __future__ import annotations
 
