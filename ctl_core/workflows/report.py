@@ -314,13 +314,24 @@ def category_table(ws: Workspace, method: str, progress: Progress | None = None)
     total = {"test_items": len(items), "test_items_acc": float((item_pred == item_true).mean()),
              "photos": len(photos), "photos_acc": float((head_pred == photo_true).mean()),
              "photos_acc_with_prior": float((prior_pred == photo_true).mean()), "photos_unreadable": int(bad.sum())}
+    from ctl_core.serving.product_shot import load_person_detector
+    detector = load_person_detector(ws, model.backbone)
+    if detector is not None:  # the garment worn by a person, as the product-shot check's detector finds them
+        worn = detector.probability(np.asarray(feats, dtype=np.float32)) > 0.5
+        total.update({"worn_photos": int(worn.sum()),
+                      "worn_photos_acc": float((head_pred[worn] == photo_true[worn]).mean()) if worn.any() else None,
+                      "worn_photos_acc_with_prior": float((prior_pred[worn] == photo_true[worn]).mean())
+                      if worn.any() else None})
     rows.append(["**all**", _int(total["test_items"]), _pct(total["test_items_acc"]) + "%", _int(total["photos"]),
                  _pct(total["photos_acc"]) + "%", _pct(total["photos_acc_with_prior"]) + "%"])
     note = (f"{method}. Test items: the outfit items of the test split, the n and accuracy of Table 4's category "
             "column (the shop's own product shots). Held-out photos: the labelled photos of another shop held out "
             "by id hash (`category_examples.is_held_out`, never trained on), many worn by a model — a harder "
             "domain, hence the lower figure. Head: the trained category head; with prior: blended with the "
-            "backbone's ImageNet garment classes, as uploads are classified.")
+            "backbone's ImageNet garment classes, as uploads are classified."
+            + (f" Worn photos (the person detector's p > 0.5): {total['worn_photos']:,} of the held-out photos, "
+               f"{_pct(total['worn_photos_acc'])}% by the head, {_pct(total['worn_photos_acc_with_prior'])}% with "
+               "the prior." if total.get("worn_photos") else ""))
     return _md_table(["category", "test items (n)", "test items acc.", "held-out photos (n)", "photo acc. (head)",
                       "photo acc. (with prior)"], rows) + "\n\n" + note, \
         {"method": method, "per_category": per_cat, "total": total}
@@ -350,7 +361,7 @@ def product_shot_table(ws: Workspace, method: str, labels: Path, photos: Path, n
     from ctl_core.images import PRODUCT_SHOT_THRESHOLD, ImageError, load_image, product_shot_score
     from ctl_core.model.ctl_model import read_run_config, run_backbone
     from ctl_core.model.features import cached_features
-    from ctl_core.serving.product_shot import ProductShotScorer
+    from ctl_core.serving.product_shot import ProductShotScorer, combine
     from ctl_core.training.category_examples import is_held_out, read_category_examples
 
     if not labels.is_file():
@@ -371,7 +382,7 @@ def product_shot_table(ws: Workspace, method: str, labels: Path, photos: Path, n
     p_person = scorer.person_probability(feats)
     worn = (lab["label"] == "worn").to_numpy() & ~bad
     keep = ~bad
-    with_det = (border * (1 - p_person)) < PRODUCT_SHOT_THRESHOLD
+    with_det = combine(border, p_person) < PRODUCT_SHOT_THRESHOLD
     border_only = border < PRODUCT_SHOT_THRESHOLD
     held = is_held_out(lab["id"])
     res = {"labelled": _pr(with_det[keep], worn[keep]), "border_only": _pr(border_only[keep], worn[keep]),
@@ -389,10 +400,10 @@ def product_shot_table(ws: Workspace, method: str, labels: Path, photos: Path, n
     sp = scorer.person_probability(sf)
     res["catalogue_shots"] = {"n": int(len(shots)), "person_over_half": int((sp[~sbad] > 0.5).sum()),
                               "border_below_threshold": int((np.array(sborder) < PRODUCT_SHOT_THRESHOLD).sum()),
-                              "score_below_threshold": int(((np.array(sborder) * (1 - sp)) <
+                              "score_below_threshold": int((combine(np.array(sborder), sp) <
                                                             PRODUCT_SHOT_THRESHOLD).sum())}
     rows = [[name, _int(r["n"]), _int(r["n_worn"]), f"{r['precision']:.2f}", f"{r['recall']:.2f}"]
-            for name, r in (("border score × (1 − p(person)), all labelled", res["labelled"]),
+            for name, r in (("min(border score, 1 − p(person)), all labelled", res["labelled"]),
                             ("the same, held-out photos only", res["held_out_only"]),
                             ("border score alone, all labelled", res["border_only"]))]
     cs = res["catalogue_shots"]
