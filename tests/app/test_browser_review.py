@@ -7,28 +7,32 @@ import re
 import pytest
 
 from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, _serve, _sign_in, _wait_idle
+from tests.app.test_human_eval_pages import light_workspace, stand_in
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason=f"Chromium not found at {CHROMIUM} (make test installs Debian's chromium)")
 
 
 @pytest.fixture
-def review_server(demo_ws_copy):
-    from ctl_core.workflows.study import create_study_from_workspace
+def review_server(tmp_path):
+    """A light workspace (tiny catalogue, no trained model), three accounts and a study of 2 annotators per pair."""
     from db.accounts import AccountsConfig, add_account
     from db.session import init_db, make_engine
-    engine = make_engine(demo_ws_copy.db_url)
+    from db.studies import create_study
+    ws = light_workspace(tmp_path / "ws")
+    engine = make_engine(ws.db_url)
     init_db(engine)
     fast = AccountsConfig(time_cost=1, memory_cost_kib=8, parallelism=1)
     for name, role in (("Ana", "stylist"), ("Ben", "stylist"), ("Maria", "admin")):
         add_account(engine, name, role, f"{name.lower()} password", config=fast)
-    create_study_from_workspace(demo_ws_copy, engine, name="disagreements", models=["triplet-category"], n=4, k=2,
-                                overlap=2, n_gold=0)
+    create_study(engine, "disagreements", ["p00", "p03"], ["triplet-category"], stand_in, k=2, overlap=2)
     engine.dispose()
-    yield from _serve(demo_ws_copy)
+    for url in _serve(ws):
+        yield url, ws
 
 
-def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, demo_ws_copy, tmp_path):
+def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path):
+    review_server, ws = review_server
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -70,7 +74,7 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, demo_ws_c
     from db.session import make_engine
     from db.stats import judgment_frame
     from db.studies import list_studies
-    engine = make_engine(demo_ws_copy.db_url)
+    engine = make_engine(ws.db_url)
     sid = list_studies(engine)[0].study_id
     judged = judgment_frame(engine, sid)
     assert sorted(judged.groupby("annotator")["compatible"].agg(list).to_dict().items()) == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -26,22 +27,60 @@ def goto(at: AppTest, name: str) -> AppTest:
     return at
 
 
-@pytest.fixture
-def judged_ws(demo_ws_copy):
-    """A study of two models on the demo copy, every pair judged by Ana (yes) and Ben (yes to even pair ids)."""
-    from ctl_core.workflows.study import create_study_from_workspace
-    engine = make_engine(demo_ws_copy.db_url)
+CATEGORIES = ("Shoes", "Dresses", "Handbags", "Pants", "Jewelry")
+
+
+def light_workspace(root: Path):
+    """A workspace with a 40-product catalogue of tiny images and one 'served' model (an index manifest file, so
+    the Studies form is offered); no model is trained: studies are made with a stand-in recommender."""
+    from PIL import Image
+
+    from ctl_core.config import Workspace
+    from ctl_core.data.tables import CATALOGUE_COLUMNS
+    ws = Workspace.at(root)
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for i in range(40):
+        cat = CATEGORIES[i % len(CATEGORIES)]
+        Image.new("RGB", (64, 64), ((37 * i) % 255, 120, 200)).save(root / "images" / f"p{i:02d}.png")
+        rows.append({"product_id": f"p{i:02d}", "category": cat, "price": 10 + i, "title": f"{cat} {i}",
+                     "image_path": f"images/p{i:02d}.png", "source": "test", "is_product_shot": True,
+                     "theme": "", "colour": ""})
+    ws.catalogue_csv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=CATALOGUE_COLUMNS).to_csv(ws.catalogue_csv, index=False)
+    ws.manifest_path("triplet-category").parent.mkdir(parents=True, exist_ok=True)
+    ws.manifest_path("triplet-category").write_text("{}")
+    return ws
+
+
+def stand_in(method: str, q: str, k: int) -> list[tuple[str, int]]:
+    """Each model returns k products of other categories, shifted per model (so some pairs are shared)."""
+    i = int(q[1:])
+    shift = {"triplet-category": 1, "classification": 2}[method]
+    return [(f"p{(i + shift + j) % 40:02d}", j + 1) for j in range(k)]
+
+
+def make_judged_study(ws, disagree=lambda p: p.pair_id % 2 == 0) -> int:
+    from db.studies import create_study
+    engine = make_engine(ws.db_url)
     init_db(engine)
-    sid = create_study_from_workspace(demo_ws_copy, engine, name="pages", models=["triplet-category",
-                                      "classification"], n=6, k=2, overlap=2, n_gold=2)
-    for who, say in (("Ana", lambda p: True), ("Ben", lambda p: p.pair_id % 2 == 0)):
+    sid = create_study(engine, "pages", [f"p{i:02d}" for i in range(0, 40, 3)], ["triplet-category",
+                       "classification"], stand_in, k=2, overlap=2, gold_pairs=[("p00", "p06", True),
+                                                                                ("p01", "p07", False)])
+    for who, say in (("Ana", lambda p: True), ("Ben", disagree)):
         store.get_or_create_annotator(engine, who)
         while (p := store.next_pair(engine, sid, who)) is not None:
             yes = say(p)
             store.submit_judgment(engine, sid, p.pair_id, who, yes, [] if yes else ["colour_clash"],
                                   seconds_taken=3.0)
     engine.dispose()
-    return demo_ws_copy, sid
+    return sid
+
+
+@pytest.fixture
+def judged_ws(tmp_path):
+    ws = light_workspace(tmp_path / "ws")
+    return ws, make_judged_study(ws)
 
 
 @pytest.fixture
@@ -92,8 +131,9 @@ def test_studies_page_plans_and_previews_the_query_mix(at):
     q5 = int(metrics["Queries"].replace(",", ""))
     at.number_input(key="plan_diff").set_value(10.0).run()
     assert int(at.metric[0].value.replace(",", "")) < q5
-    at.number_input(key="new_n").set_value(8)
+    at.number_input(key="new_n").set_value(12)
     at.button(key="FormSubmitter:create_study-Preview the query mix").click().run()
     assert not at.exception
     mix = frame(at, "catalogue_products")
-    assert mix["queries"].sum() == 8 and (mix["queries"] <= mix["catalogue_products"]).all()
+    # stratified: 12 of 40 products over 5 equal categories -> 2 or 3 each
+    assert mix["queries"].sum() == 12 and set(mix["queries"]) <= {2, 3} and len(mix) == 5
