@@ -69,27 +69,33 @@ def read_table(path: Path, columns: list[str], optional: tuple[str, ...] = ()) -
     return df[columns].reset_index(drop=True)
 
 
-def write_table(df: pd.DataFrame, path: Path, columns: list[str]) -> None:
+def write_table(df: pd.DataFrame | list[pd.DataFrame], path: Path, columns: list[str]) -> None:
     """Write ``df`` with exactly ``columns`` atomically (temp file + rename), so a crash never leaves half a table.
 
-    Optional columns (``OPTIONAL_CATALOGUE_COLUMNS``) that ``df`` lacks are written empty.
+    Optional columns (``OPTIONAL_CATALOGUE_COLUMNS``) that ``df`` lacks are written empty. A list of frames is
+    written one after the other (no concatenated copy of a large table is made).
     """
-    absent = [c for c in OPTIONAL_CATALOGUE_COLUMNS if c in columns and c not in df.columns]
-    if absent:
-        df = df.assign(**{c: "" for c in absent})
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise TableError(f"cannot write {path}: missing columns {missing}")
+    parts = df if isinstance(df, list) else [df]
+    for i, part in enumerate(parts):
+        absent = [c for c in OPTIONAL_CATALOGUE_COLUMNS if c in columns and c not in part.columns]
+        if absent:
+            part = parts[i] = part.assign(**{c: "" for c in absent})
+        missing = [c for c in columns if c not in part.columns]
+        if missing:
+            raise TableError(f"cannot write {path}: missing columns {missing}")
     with atomic_path(path) as tmp:
-        df[columns].to_csv(tmp, index=False)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            for i, part in enumerate(parts):
+                part[columns].to_csv(f, index=False, header=i == 0)
 
 
 def replace_rows(path: Path, columns: list[str], new: pd.DataFrame, drop: Callable[[pd.DataFrame], pd.Series],
-                 new_first: bool = False) -> pd.DataFrame:
+                 new_first: bool = False) -> int:
     """Replace one source's rows of a table: keep the old rows where ``drop(old)`` is False, add ``new``.
 
-    The table is written only when something changes (rows dropped or added) or it already exists; the merged
-    table is returned. ``new_first`` puts the new rows before the kept ones.
+    The table is written only when something changes (rows dropped or added) or it already exists; the number of
+    rows it holds is returned. ``new_first`` puts the new rows before the kept ones. The kept and the new rows are
+    written one after the other, never concatenated (a large import would hold the table twice).
     """
     path = Path(path)
     old = read_table(path, columns, OPTIONAL_CATALOGUE_COLUMNS) if path.exists() else pd.DataFrame(columns=columns)
@@ -98,10 +104,9 @@ def replace_rows(path: Path, columns: list[str], new: pd.DataFrame, drop: Callab
     new = new.reindex(columns=columns)
     parts = [new, kept] if new_first else [kept, new]
     parts = [p for p in parts if len(p)] or [pd.DataFrame(columns=columns)]
-    merged = pd.concat(parts, ignore_index=True)
     if path.exists() or len(new) or bool(mask.any()):
-        write_table(merged, path, columns)
-    return merged
+        write_table(parts, path, columns)
+    return sum(len(p) for p in parts)
 
 
 def read_catalogue(path: Path) -> pd.DataFrame:

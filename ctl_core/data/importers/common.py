@@ -33,9 +33,11 @@ CSV on re-import, or a source whose every row was skipped — is refused unless 
 """
 from __future__ import annotations
 
+import csv as csv_module
+import io
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -283,18 +285,66 @@ def read_text_utf8(path: Path, what: str = "file") -> str:
         data = path.read_bytes()
     except OSError as e:
         raise ImportDataError(f"{path}: cannot read {what} ({e.strerror or e})") from None
-    boms = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"),
-            (b"\xfe\xff", "UTF-16 BE"))
-    for bom, name in boms:
-        if data.startswith(bom):
-            raise ImportDataError(f"{path}: {what} is encoded as {name}; save it as UTF-8 and import again")
+    _refuse_other_boms(data, path, what)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ImportDataError(
-            f"{path}: {what} is not UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); it looks like Latin-1 "
-            f"(ISO-8859-1) or Windows-1252 — save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and import again"
-        ) from None
+        raise _not_utf8(path, what, data[e.start], e.start) from None
+
+
+def _refuse_other_boms(head: bytes, path: Path, what: str) -> None:
+    boms = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"),
+            (b"\xfe\xff", "UTF-16 BE"))
+    for bom, name in boms:
+        if head.startswith(bom):
+            raise ImportDataError(f"{path}: {what} is encoded as {name}; save it as UTF-8 and import again")
+
+
+def _not_utf8(path: Path, what: str, byte: int, offset: int) -> ImportDataError:
+    return ImportDataError(
+        f"{path}: {what} is not UTF-8 (byte {byte:#04x} at offset {offset}); it looks like Latin-1 "
+        f"(ISO-8859-1) or Windows-1252 — save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) and import again")
+
+
+def iter_csv_utf8(path: Path, what: str = "CSV file") -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(lower-cased header, the non-blank rows as (line number, fields)) of a UTF-8 CSV read as a stream, never
+    whole: memory stays bounded by the rows the caller keeps. Refused like ``read_text_utf8`` (``ImportDataError``);
+    a byte that is not UTF-8 far in the file stops the iteration with the same message (naming its line)."""
+    if not is_file(path):
+        raise ImportDataError(f"{path}: file not found")
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise ImportDataError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    _refuse_other_boms(raw.read(4), path, what)
+    raw.seek(0)
+    f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    reader = csv_module.reader(f)
+
+    def fail(e: Exception) -> ImportDataError:
+        f.close()
+        if isinstance(e, UnicodeDecodeError):
+            return ImportDataError(
+                f"{path}: {what} is not UTF-8 (byte {e.object[e.start]:#04x} near line {reader.line_num + 1}); it "
+                f"looks like Latin-1 (ISO-8859-1) or Windows-1252 — save it as UTF-8 (e.g. iconv -f latin1 -t utf-8) "
+                f"and import again")
+        return ImportDataError(f"{path}: cannot read as CSV ({e})")
+
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except (UnicodeDecodeError, csv_module.Error) as e:
+        raise fail(e) from None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with f:
+            try:
+                for rec in reader:
+                    if any(v.strip() for v in rec):
+                        yield reader.line_num, rec
+            except (UnicodeDecodeError, csv_module.Error) as e:
+                raise fail(e) from None
+
+    return header, rows()
 
 
 def stored_path(ws: Workspace, path: Path) -> str:
@@ -370,7 +420,8 @@ def _read_fitb(ws: Workspace) -> tuple[list[dict], bool]:
     return [q for q in old if isinstance(q, dict)], True
 
 
-def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None, box_rows: list[dict] | None,
+def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None,
+                   box_rows: list[dict] | pd.DataFrame | None,
                    fitb: list[dict] | None, splits: dict[str, list[str]] | None, replace: bool = False) -> None:
     """Write this source's rows in place of its old ones, keeping every other source's rows (kept rows first).
 
@@ -384,6 +435,8 @@ def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None
     new_cat = pd.DataFrame(catalogue_rows or [], columns=CATALOGUE_COLUMNS)
     prefix = OUTFIT_PREFIX.get(source)
     writes_boxes = box_rows is not None or source in OUTFIT_PREFIX
+    new_boxes = (box_rows if isinstance(box_rows, pd.DataFrame)   # a large import hands a frame (importers/outfits)
+                 else pd.DataFrame(box_rows or [], columns=RAW_BOX_COLUMNS))
 
     def mine(old: pd.DataFrame) -> pd.Series:
         m = old["product_id"].isin(own_old) & (old["product_id"] != "")
@@ -393,12 +446,13 @@ def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None
 
     old_boxes = read_raw_boxes(ws.raw_boxes_csv) if writes_boxes and ws.raw_boxes_csv.exists() else None
     own_old_boxes = int(mine(old_boxes).sum()) if old_boxes is not None and len(old_boxes) else 0
+    del old_boxes  # replace_rows reads the table again; two copies of a large one need not live at once
     if not replace:
         if own_old and not len(new_cat):
             raise ImportWouldEmptyError(
                 f"import {source}: this import brings no products and would remove all {len(own_old)} products of "
                 f"the last {source} import; nothing was changed — check the input, or pass --replace to remove them")
-        if own_old_boxes and not box_rows and not len(new_cat):
+        if own_old_boxes and not len(new_boxes) and not len(new_cat):
             raise ImportWouldEmptyError(
                 f"import {source}: this import brings no boxes and would remove all {own_old_boxes} boxes of the "
                 f"last {source} import; nothing was changed — check the input, or pass --replace to remove them")
@@ -415,7 +469,7 @@ def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None
         replace_rows(ws.catalogue_csv, CATALOGUE_COLUMNS, new_cat,
                      drop=lambda old: (old["source"] == source) & old["product_id"].isin(new_ids))
     if writes_boxes:                                                                # 4
-        replace_rows(ws.raw_boxes_csv, RAW_BOX_COLUMNS, pd.DataFrame(box_rows or [], columns=RAW_BOX_COLUMNS),
+        replace_rows(ws.raw_boxes_csv, RAW_BOX_COLUMNS, new_boxes,
                      drop=mine)
     if going or (not writes_boxes and len(new_cat)):
         # 5; an unchanged catalogue is not rewritten (its file stamp keys caches)
@@ -431,7 +485,7 @@ def replace_source(ws: Workspace, source: str, catalogue_rows: list[dict] | None
 
 
 def finish(ws: Workspace, report: ImportReport, catalogue_rows: list[dict] | None = None,
-           box_rows: list[dict] | None = None, fitb: list[dict] | None = None,
+           box_rows: list[dict] | pd.DataFrame | None = None, fitb: list[dict] | None = None,
            splits: dict[str, list[str]] | None = None, replace: bool = False) -> ImportReport:
     """``replace_source`` with the import's rows, then write ``data/import_<source>_report.json`` (step 7).
 

@@ -22,9 +22,13 @@ import csv as csv_module
 import io
 import math
 import re
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from ctl_core.config import Workspace
 from ctl_core.data.importers.common import (
@@ -42,16 +46,20 @@ from ctl_core.data.importers.common import (
     finish,
     id_problem,
     is_file,
+    iter_csv_utf8,
     match_category,
     normalise_id,
     other_product_ids,
     read_text_utf8,
     stored_path,
 )
+from ctl_core.data.tables import RAW_BOX_COLUMNS
 from ctl_core.progress import Progress
 
 # Skip reason of this importer (the report's keys; common.py owns the shared ones).
 PRODUCT_NOT_IMPORTED = "outfit item: product skipped"
+# Most outfit rows one import takes (the file is streamed; memory measured in the README's security section).
+MAX_OUTFIT_ROWS = 10_000_000
 
 MANGO_DIR = Path("datathon") / "dataset"
 
@@ -316,14 +324,26 @@ def _products(ws: Workspace, lay: _Layout, report: ImportReport,
     return out, named
 
 
-def _outfit_rows(lay: _Layout, products: dict[str, dict], named: set[str], report: ImportReport) -> list[dict]:
-    """Raw box rows (whole-image items) of every outfit, in file order; bad rows counted in ``report``."""
-    header, table = _read_csv(lay.outfits)
+def _outfit_rows(lay: _Layout, products: dict[str, dict], named: set[str], report: ImportReport) -> pd.DataFrame:
+    """Raw box rows (whole-image items) of every outfit, in file order, as one frame; bad rows counted in ``report``.
+
+    The outfit file is streamed (``iter_csv_utf8``) and each usable row kept as three int32 codes (outfit, product,
+    line), so memory grows by about 12 bytes a row plus each distinct outfit id, never by a row's text; duplicates
+    (a product twice in one outfit: every occurrence after the first) are found on the codes at the end. A file of
+    more than ``MAX_OUTFIT_ROWS`` rows is refused (``ImportDataError``) before it is read further.
+    """
+    header, table = iter_csv_utf8(lay.outfits)
     col = _columns(lay.outfits, header, _OUTFIT_COLUMNS[lay.name], ("outfit", "product"))
-    rows: list[dict] = []
-    seen: set[tuple[str, str]] = set()
-    outfits: set[str] = set()
-    for line, rec in table:
+    pids = list(products)
+    pcode = {p: i for i, p in enumerate(pids)}
+    ocode: dict[str, int] = {}
+    ucode: dict[str, int] = {}        # product ids that were not imported: code -1 - k
+    outfit_c, product_c, line_c = array("i"), array("i"), array("i")
+    for n, (line, rec) in enumerate(table, start=1):
+        if n > MAX_OUTFIT_ROWS:
+            raise ImportDataError(f"{lay.outfits}: more than {MAX_OUTFIT_ROWS:,} outfit rows, the most one import "
+                                  f"takes (its memory is measured in the README); import a table of the outfits you "
+                                  f"need (e.g. a sample of them)")
         report.rows_read += 1
         where = f"{lay.outfits.name}:{line}"
         if len(rec) != len(header):
@@ -334,22 +354,42 @@ def _outfit_rows(lay: _Layout, products: dict[str, dict], named: set[str], repor
         if problem:
             report.skip(BAD_ID, f"{where}: {problem}")
             continue
-        if (oid, pid) in seen:
+        pc = pcode.get(pid)
+        outfit_c.append(ocode.setdefault(oid, len(ocode)))
+        product_c.append(pc if pc is not None else -1 - ucode.setdefault(pid, len(ucode)))
+        line_c.append(line)
+    o, p = np.frombuffer(outfit_c, dtype=np.intc), np.frombuffer(product_c, dtype=np.intc)
+    keys = (o.astype(np.int64) << 32) | (p.astype(np.int64) & 0xFFFFFFFF)
+    first = np.zeros(len(keys), dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True
+    oids, unknown = list(ocode), list(ucode)
+    for i in np.flatnonzero(~first | (p < 0)):      # in file order, as the rows came
+        where, oid = f"{lay.outfits.name}:{line_c[i]}", oids[o[i]]
+        pid = pids[p[i]] if p[i] >= 0 else unknown[-1 - p[i]]
+        if not first[i]:
             report.skip(DUPLICATE, f"{where}: product {pid} is twice in outfit {oid}")
-            continue
-        seen.add((oid, pid))
-        if pid not in products:
-            reason = PRODUCT_NOT_IMPORTED if pid in named else UNKNOWN_ITEM
-            report.skip(reason, f"{where}: product {pid} " + ("was skipped (see its row in the products file)"
-                                                            if reason == PRODUCT_NOT_IMPORTED
-                                                            else "is not in the products file"))
-            continue
-        p = products[pid]
-        rows.append({"outfit_id": OUTFIT_PREFIX[SOURCE_OUTFITS] + oid, "image_path": p["image_path"], "x": 0.0,
-                     "y": 0.0, "w": 1.0, "h": 1.0, "label": p["category"], "product_id": pid})
-        outfits.add(oid)
-    report.outfits = len(outfits)
-    return rows
+        elif pid in named:
+            report.skip(PRODUCT_NOT_IMPORTED, f"{where}: product {pid} was skipped (see its row in the products "
+                                              f"file)")
+        else:
+            report.skip(UNKNOWN_ITEM, f"{where}: product {pid} is not in the products file")
+    kept = first & (p >= 0)
+    ko, kp = o[kept], p[kept]
+    report.outfits = int(np.unique(ko).size)
+    prefix = OUTFIT_PREFIX[SOURCE_OUTFITS]
+
+    def column(values: list[str], codes: np.ndarray) -> pd.Series:
+        """One value per row, as references to shared strings (8 bytes a row, the text is not copied)."""
+        return pd.Series(np.asarray(values, dtype=object)[codes], dtype=object, copy=False)
+
+    n = len(ko)
+    return pd.DataFrame({
+        "outfit_id": column([prefix + x for x in oids], ko),
+        "image_path": column([products[x]["image_path"] for x in pids], kp),
+        "x": np.zeros(n), "y": np.zeros(n), "w": np.ones(n), "h": np.ones(n),
+        "label": column([products[x]["category"] for x in pids], kp),
+        "product_id": column(pids, kp),
+    }, columns=RAW_BOX_COLUMNS)
 
 
 def import_outfits(ws: Workspace, folder: str | Path, progress: Progress | None = None,

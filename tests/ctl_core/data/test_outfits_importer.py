@@ -203,3 +203,54 @@ def test_colour_names_and_titles():
     assert colour_name("Heather", "") == "heather"
     assert make_title("off-white", "Trousers") == "Off-white trousers"
     assert make_title("", "Ankle Boots") == "Ankle boots"
+
+
+# ------------------------------------------------------------------------------------------ memory (issue 20)
+
+def _plain_table(folder, rows: int, products: int = 50):
+    """A plain-layout folder: ``products`` tiny products, ``rows`` outfit rows of 5-item outfits."""
+    for i in range(products):
+        jpg(folder / "img" / f"p{i}.jpg", (i * 5 % 256, 40, 90))
+    write_csv(folder / "products.csv", ["product_id", "type", "image"],
+              [[f"p{i}", "Dress" if i % 2 else "Shoes", f"img/p{i}.jpg"] for i in range(products)])
+    with open(folder / "outfits.csv", "w") as f:
+        f.write("outfit_id,product_id\n")
+        f.writelines(f"o{r // 5},p{(r * 7919) % products}\n" for r in range(rows))
+    return folder
+
+
+def test_outfit_table_over_the_row_limit_is_refused_with_one_line(tmp_path, monkeypatch, capsys):
+    """Issue 20, finding 7: memory grew without bound with the outfit table (2,000,000 rows: 2.07 GB); a table over
+    the documented limit is now refused before it is read further, nothing changed."""
+    from ctl_core.data.importers import outfits as outfits_mod
+    monkeypatch.setattr(outfits_mod, "MAX_OUTFIT_ROWS", 100)
+    folder = _plain_table(tmp_path / "big", rows=101)
+    ws = Workspace.at(tmp_path / "ws").ensure()
+    assert main(["--workspace", str(ws.root), "--quiet", "import", "outfits", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "more than 100 outfit rows" in err and "\n" not in err
+    assert not ws.raw_boxes_csv.exists() and not ws.catalogue_csv.exists()
+    _plain_table(tmp_path / "ok", rows=100)
+    assert import_outfits(ws, tmp_path / "ok").imported == 50 + 100
+
+
+@pytest.mark.slow
+def test_outfit_import_memory_grows_by_bytes_not_a_kilobyte_a_row(tmp_path):
+    """Issue 20, finding 7: ≈1 KB of RSS a row before (the rows' text kept as lists and dicts); now the file is
+    streamed and rows are kept as codes. Peak RSS of a child process, 200,000 rows against 1,000."""
+    import subprocess
+    import sys
+
+    def peak_mb(rows: int) -> float:
+        folder = _plain_table(tmp_path / f"t{rows}", rows)
+        script = ("import resource, sys; from ctl_core.config import Workspace; "
+                  "from ctl_core.data.importers import import_outfits; "
+                  "import_outfits(Workspace.at(sys.argv[1]).ensure(), sys.argv[2]); "
+                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"ws{rows}"), str(folder)],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    small, large = peak_mb(1_000), peak_mb(200_000)
+    per_row = (large - small) * 1024 * 1024 / 199_000
+    assert per_row < 400, f"{per_row:.0f} bytes of peak RSS a row (small {small:.0f} MB, large {large:.0f} MB)"
