@@ -40,9 +40,12 @@ LABELS_CSV = RESULTS_DIR / "labels" / "product_shot_labels.csv"
 DEFAULT_PHOTOS = PROJECT_ROOT.parent / "shared" / "real" / "fashion-product-images"
 PRETTY = {"random": "random embeddings", "visual": "visual (backbone features, no style training)",
           "classification": "classification (proxy)", "siamese-16to1": "siamese 16:1", "siamese-1to1": "siamese 1:1",
-          "triplet-random": "triplet, random negatives", "triplet-category": "triplet, category negatives"}
+          "triplet-random": "triplet, random negatives", "triplet-category": "triplet, category negatives",
+          "outfit-transformer": "outfit model (set transformer)",
+          "triplet-category+outfit": "triplet, category negatives + outfit re-ranking (served)"}
 COLUMN_LABELS = {"R@1_cat": "R@1 cat", "R@5_cat": "R@5 cat", "R@10_cat": "R@10 cat", "category_acc": "category acc",
-                 "FITB_external": "FITB (imported questions)"}
+                 "FITB_external": "FITB (imported questions)", "FITB_pop": "FITB, popular distractors",
+                 "compat_AUC": "compat. AUC", "FITB_ci": "FITB 95% CI"}
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,19 @@ def table4_markdown(df: pd.DataFrame) -> str:
     """Table 4 in percent: every metric column the evaluation wrote (a new metric appears by itself), the best
     trained value per column in bold, the n behind each figure below."""
     metric_cols = [c for c in df.columns if c != "method" and not c.startswith("n_") and c != "backbone"]
+    if "FITB" in metric_cols and "n_FITB" in df.columns:  # its 95% interval beside it (Wilson, n questions)
+        df = df.assign(FITB_ci=[_wilson_text(f, n) for f, n in zip(df["FITB"], df["n_FITB"])])
+        metric_cols.insert(metric_cols.index("FITB") + 1, "FITB_ci")
     trained = ~df["method"].isin(["random", "visual"])
-    best = {c: df.loc[trained, c].max() for c in metric_cols if trained.any() and df.loc[trained, c].notna().any()}
+    best = {c: df.loc[trained, c].max() for c in metric_cols
+            if c != "FITB_ci" and trained.any() and df.loc[trained, c].notna().any()}
     rows = []
     for _, r in df.iterrows():
         cells = []
         for c in metric_cols:
+            if c == "FITB_ci":
+                cells.append(r[c])
+                continue
             s = _pct(r[c], 2 if c == "category_acc" else 1)
             bold = c in best and not pd.isna(r[c]) and r["method"] not in ("random", "visual") and r[c] == best[c]
             cells.append(f"**{s}**" if bold and c != "category_acc" else s)
@@ -140,6 +150,15 @@ def table4_markdown(df: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ demo tables
+
+def _wilson_text(fraction: float, n: float) -> str:
+    """'74.5–79.7': the 95% Wilson interval of a share measured on ``n`` questions, in percent."""
+    from ctl_core.evaluation.fitb_file import wilson_interval
+    if pd.isna(fraction) or pd.isna(n) or not n:
+        return "–"
+    lo, hi = wilson_interval(int(round(float(fraction) * n)), int(n))
+    return f"{lo * 100:.1f}–{hi * 100:.1f}"
+
 
 def build_time_table(ws: Workspace) -> tuple[str, dict] | None:
     """Wall time per build step from ``data/build_report.json`` (the last build of this workspace)."""
