@@ -5,7 +5,7 @@ catches.
 row a product shot, e.g. Mango) and whose person detector is fitted (``build`` with labelled photos):
 
 - shop: of the catalogue's product shots (``is_product_shot`` true), how many score below the threshold with the
-  border score alone and with the whole check (border x (1 - p(person))); what catalogue inference would refuse
+  border score alone and with the whole check (``product_shot.combine``); what catalogue inference would refuse
   without the import's flag. ``cross_fitted``: the same with detectors fitted on one half of the catalogue's shots
   and scoring the other half (the catalogue is the detector's negatives: a shot it trained on is no test of it).
 - labelled photos (``docs/labels/fpi_worn_photos.csv``: ids of ``photos_dir/images/<id>.jpg`` labelled ``worn``,
@@ -89,7 +89,7 @@ def product_shot_figures(ws: Workspace, labels_csv: Path, photos_dir: Path, cros
     feats = cached_features(ws, backbone, [(p, None) for p in shots["image_path"]], progress=progress)
     border = _border([ws.abs(p) for p in shots["image_path"]])
     p_person = det.probability(feats)
-    with_det = border * (1.0 - p_person)
+    with_det = ps.combine(border, p_person)
     cross = None
     if cross_fit:  # two detectors, each fitted with one half of the shop's shots as negatives, scoring the other
         half = np.array([_unit(p) < 0.5 for p in shots["product_id"]])
@@ -97,12 +97,12 @@ def product_shot_figures(ws: Workspace, labels_csv: Path, photos_dir: Path, cros
         for side in (True, False):
             d = _fit_without(ws, backbone, shots["product_id"][half == side])
             crossed[half != side] = d.probability(feats[half != side])
-        cross = int((border * (1.0 - crossed) < PRODUCT_SHOT_THRESHOLD).sum())
+        cross = int((ps.combine(border, crossed) < PRODUCT_SHOT_THRESHOLD).sum())
     labels = pd.read_csv(labels_csv, dtype=str, comment="#")  # header comments: who labelled, how
     labels = labels[labels["label"].isin(["worn", "product"])].reset_index(drop=True)
     paths = [Path(photos_dir) / "images" / f"{i}.jpg" for i in labels["id"]]
     lf = cached_features(ws, backbone, [(str(p), None) for p in paths], progress=progress)
-    lscore = _border(paths) * (1.0 - det.probability(lf))
+    lscore = ps.combine(_border(paths), det.probability(lf))
     warned = lscore < PRODUCT_SHOT_THRESHOLD
     worn = (labels["label"] == "worn").to_numpy()
     return ProductShotFigures(

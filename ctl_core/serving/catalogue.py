@@ -38,7 +38,7 @@ from ctl_core.images import ImageError, load_image, product_shot_score
 from ctl_core.io import atomic_write_json, read_json, save_npy_atomic, sha256_file
 from ctl_core.progress import Progress
 from ctl_core.serving.adapter import ModelAdapter
-from ctl_core.serving.product_shot import ProductShotScorer
+from ctl_core.serving.product_shot import ProductShotScorer, combine
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ def infer_catalogue(ws: Workspace, method: str, device: str = "auto", batch_size
         top = probs.argmax(axis=1)
         # The person detector of the workspace, when fitted (build fits it where category examples exist): a
         # garment worn by a model is not served as a product shot, as on the upload path. In float32, as the Ray
-        # engine stores it, so both engines agree at the threshold (0.5 x (1 - 1e-9) is 0.5 in float32 only).
-        scores = (np.asarray(scores, dtype=np.float32) * (1.0 - scorer.person_probability(feats))).astype(np.float32)
+        # engine stores it, so both engines agree at the threshold (1 - (0.5 + 1e-9) is 0.5 in float32 only).
+        scores = combine(np.asarray(scores, dtype=np.float32), scorer.person_probability(feats)).astype(np.float32)
         for i, row in enumerate(todo.to_dict("records")):
             new_rows[row["product_id"]] = ({
                 "product_id": row["product_id"], "pred_category": CATEGORIES[int(top[i])],

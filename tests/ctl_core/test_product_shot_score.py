@@ -37,3 +37,10 @@ def test_scenes_and_blank_images_still_fail():
         d.line((x, 0, x, 333), fill=(90, 40, 20), width=5)
     assert product_shot_score(busy) < PRODUCT_SHOT_THRESHOLD
     assert product_shot_score(Image.new("RGB", (239, 334), (246, 246, 246))) == 0.0
+
+
+def test_the_check_fails_when_either_test_fails_not_when_both_are_middling():
+    from ctl_core.serving.product_shot import combine
+    got = combine(np.array([0.8, 0.3, 0.9, 1.0]), np.array([0.4, 0.0, 0.6, 0.5]))
+    np.testing.assert_allclose(got, [0.6, 0.3, 0.4, 0.5])  # 0.8 x 0.6 = 0.48 used to refuse the first
+    assert (got >= PRODUCT_SHOT_THRESHOLD).tolist() == [True, False, False, True]

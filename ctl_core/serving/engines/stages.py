@@ -29,7 +29,7 @@ from ctl_core.model.backbone import Backbone, Preprocess, inference_copy, normal
 from ctl_core.model.device import pick_device
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.engines.config import EngineError
-from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer
+from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer, combine
 
 OK = "ok"
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")  # -1 everywhere: the whole image
@@ -128,7 +128,7 @@ class CatalogueActor(_ForwardActor):
         self.embed_dim = int(self.adapter.heads.config.embed_dim)
         self.run_id = run_id
         self.metadata_columns = list(metadata_columns)  # the catalogue row, for heads with a metadata side input
-        # the driver's choice of person detector (as the local engine: border score x (1 - p(person)))
+        # the driver's choice of person detector (as the local engine: min(border score, 1 - p(person)))
         self.scorer = ProductShotScorer(PersonDetector.from_dict(person_detector) if person_detector else None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
@@ -144,7 +144,7 @@ class CatalogueActor(_ForwardActor):
         if ok.any():
             meta = pd.DataFrame({c: batch[c][ok] for c in self.metadata_columns if c in batch})
             feats = self._features(batch["pixels"][ok])
-            shot[ok] = shot[ok] * (1.0 - self.scorer.person_probability(feats))
+            shot[ok] = combine(shot[ok], self.scorer.person_probability(feats))
             probs, e = self.adapter.understand(feats, meta)
             top = probs.argmax(axis=1)
             emb[ok], conf[ok] = e, probs[np.arange(len(top)), top]

@@ -178,7 +178,7 @@ def test_bad_images_are_rows_with_a_reason_not_a_failed_job(ray_local, fresh):
 
 
 def test_person_detector_applies_on_ray_as_in_the_local_engine(ray_local, demo_ws, fresh):
-    """With a fitted person detector, both engines score border x (1 - p(person)) alike and record the detector."""
+    """With a fitted person detector, both engines score min(border, 1 - p(person)) alike and record the detector."""
     from ctl_core.io import atomic_write_json
     from ctl_core.model.ctl_model import read_run_config, run_backbone
     from ctl_core.serving.catalogue import infer_catalogue

@@ -137,7 +137,7 @@ def test_fit_person_detector_on_a_tiny_workspace(tmp_path):
 
 
 def test_catalogue_inference_scores_worn_photos_with_the_person_detector(tmp_path):
-    """Catalogue inference multiplies the border score by 1 - p(person) once a detector is fitted, records which
+    """Catalogue inference scores min(border score, 1 - p(person)) once a detector is fitted, records which
     detector it used, and scores everything again when that detector changes (here: removed)."""
     import torch
 
