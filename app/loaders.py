@@ -13,6 +13,7 @@ from ctl_core.data.tables import read_catalogue
 from ctl_core.model.device import pick_device
 from ctl_core.scene import SceneRecommender
 from ctl_core.serving.recommender import Recommender
+from ctl_core.threads import configure_threads
 from ctl_core.workflows.demo import DemoStatus, demo_status
 from db.session import init_db, make_engine
 from db.studies import list_studies
@@ -51,6 +52,7 @@ def method_label(m: str) -> str:
 def get_recommender(root: str, method: str, stamp: tuple[float, float]):
     """One Recommender per (workspace, method); ``stamp`` (manifest and outfit-model mtimes) reloads it after a
     rebuild or once the outfit model is (re)trained."""
+    configure_threads()  # torch's threads on the cores actually free (ctl_core.threads), before the model loads
     return Recommender(Workspace.at(root), method)
 
 
