@@ -13,24 +13,22 @@ import json
 import sys
 import time
 
-from ctl_core.config import DEFAULT_BACKBONE, Workspace
-from ctl_core.data.tables import read_items
-from ctl_core.model.backbone import create_backbone
-from ctl_core.model.features import cached_features, item_sources
-from ctl_core.training.outfit import OutfitTrainConfig, _products, train_outfit_model
-from ctl_core.training.validation import ValidationConfig, carve_validation
+from ctl_core.config import Workspace
+from ctl_core.training.outfit import (
+    OutfitTrainConfig,
+    _products,
+    train_outfit_model,
+    validation_arrays,
+    validation_split,
+)
 
 
 def main(workspace: str, name: str, overrides: dict) -> dict:
-    ws = Workspace.at(workspace)
-    fit, val = carve_validation(read_items(ws.items_csv), ValidationConfig())
-    backbone = create_backbone(DEFAULT_BACKBONE, pretrained=True)
-    f_fit, f_val = cached_features(ws, backbone, item_sources(fit)), cached_features(ws, backbone, item_sources(val))
+    fit, val, f_fit, f_val = validation_split(Workspace.at(workspace))
     t0 = time.time()
     _, _, summary = train_outfit_model(
         f_fit, fit["outfit_id"].to_numpy(), fit["category"].to_numpy(), _products(fit), OutfitTrainConfig(**overrides),
-        val={"features": f_val, "outfit_ids": val["outfit_id"].to_numpy(), "categories": val["category"].to_numpy(),
-             "product_ids": _products(val)})
+        val=validation_arrays(val, f_val))
     return {"name": name, "overrides": overrides, **summary, "wall_s": time.time() - t0}
 
 

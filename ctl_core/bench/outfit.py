@@ -47,17 +47,17 @@ def outfit_ablation(ws: Workspace, seeds: Sequence[int] = (0,), epochs: int | No
                     backbone_name: str = DEFAULT_BACKBONE, progress: Progress | None = None) -> pd.DataFrame:
     """Validation figures of each variant (module docstring), one row per (variant, seed)."""
     from ctl_core.evaluation.outfit import OutfitScorer
-    from ctl_core.model.backbone import create_backbone
-    from ctl_core.model.features import cached_features, item_sources
-    from ctl_core.training.outfit import OutfitTrainConfig, _products, train_outfit_model
+    from ctl_core.training.outfit import (
+        OutfitTrainConfig,
+        _products,
+        train_outfit_model,
+        validation_arrays,
+        validation_split,
+    )
     from ctl_core.training.train import TrainConfig, train_heads
-    from ctl_core.training.validation import ValidationConfig, carve_validation
 
     items = read_items(ws.items_csv)
-    fit, val = carve_validation(items, ValidationConfig())
-    backbone = create_backbone(backbone_name, pretrained=True)
-    f_fit = cached_features(ws, backbone, item_sources(fit), progress=progress)
-    f_val = cached_features(ws, backbone, item_sources(val), progress=progress)
+    fit, val, f_fit, f_val = validation_split(ws, backbone_name, progress=progress)
     val_t = val.assign(split="test").reset_index(drop=True)
     protocol = build_protocol(val_t, EvalConfig())
     compat = build_compat_questions(val_t)
@@ -90,8 +90,7 @@ def outfit_ablation(ws: Workspace, seeds: Sequence[int] = (0,), epochs: int | No
         config = OutfitTrainConfig(seed=seed, **({"epochs": epochs} if epochs else {}))
         model, curves, summary = train_outfit_model(
             f_fit, fit["outfit_id"].to_numpy(), fit["category"].to_numpy(), _products(fit), config,
-            val={"features": f_val, "outfit_ids": val["outfit_id"].to_numpy(),
-                 "categories": val["category"].to_numpy(), "product_ids": _products(val)}, progress=progress)
+            val=validation_arrays(val, f_val), progress=progress)
         train_s = time.perf_counter() - t0
         scorer = OutfitScorer(model, f_val, val["category"].to_numpy())
         s_fitb = scorer.fitb_scores(protocol.fitb)

@@ -306,24 +306,35 @@ def train_outfit(ws: Workspace, config: OutfitTrainConfig = OutfitTrainConfig(),
     A validation split is carved from the TRAINING outfits (ctl_core.training.validation, seed 1) for early
     stopping; the test split is never read. Inputs: the cached pooled backbone features of every item.
     """
+    fit, val, f_fit, f_val = validation_split(ws, backbone_name, validation_fraction, progress)
+    model, curves, summary = train_outfit_model(
+        f_fit, fit["outfit_id"].to_numpy(), fit["category"].to_numpy(), _products(fit), config,
+        val=validation_arrays(val, f_val), progress=progress)
+    summary.update({"n_fit_outfits": int(fit["outfit_id"].nunique()),
+                    "n_val_outfits": int(val["outfit_id"].nunique())})
+    run_dir = ws.model_dir(OUTFIT_METHOD)
+    save_outfit_run(run_dir, model, backbone_name, config, curves, summary)
+    return run_dir
+
+
+def validation_split(ws: Workspace, backbone_name: str = DEFAULT_BACKBONE, fraction: float = 0.15,
+                     progress: Progress | None = None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """(fit items, validation items, their cached backbone features): the training outfits split as
+    ``training.validation.carve_validation`` does (the test split is not read)."""
     from ctl_core.model.backbone import create_backbone
     from ctl_core.model.features import cached_features, item_sources
     from ctl_core.training.validation import ValidationConfig, carve_validation
 
-    items = read_items(ws.items_csv)
-    fit, val = carve_validation(items, ValidationConfig(fraction=validation_fraction))
+    fit, val = carve_validation(read_items(ws.items_csv), ValidationConfig(fraction=fraction))
     backbone = create_backbone(backbone_name, pretrained=True)
-    f_fit = cached_features(ws, backbone, item_sources(fit), progress=progress)
-    f_val = cached_features(ws, backbone, item_sources(val), progress=progress)
-    model, curves, summary = train_outfit_model(
-        f_fit, fit["outfit_id"].to_numpy(), fit["category"].to_numpy(), _products(fit), config,
-        val={"features": f_val, "outfit_ids": val["outfit_id"].to_numpy(), "categories": val["category"].to_numpy(),
-             "product_ids": _products(val)}, progress=progress)
-    summary.update({"n_fit_outfits": int(fit["outfit_id"].nunique()),
-                    "n_val_outfits": int(val["outfit_id"].nunique())})
-    run_dir = ws.model_dir(OUTFIT_METHOD)
-    save_outfit_run(run_dir, model, backbone.name, config, curves, summary)
-    return run_dir
+    return fit, val, cached_features(ws, backbone, item_sources(fit), progress=progress), \
+        cached_features(ws, backbone, item_sources(val), progress=progress)
+
+
+def validation_arrays(items: pd.DataFrame, features: np.ndarray) -> dict:
+    """``train_outfit_model``'s ``val`` argument for held-out ``items`` and their features."""
+    return {"features": features, "outfit_ids": items["outfit_id"].to_numpy(),
+            "categories": items["category"].to_numpy(), "product_ids": _products(items)}
 
 
 def _products(items: pd.DataFrame) -> np.ndarray:
