@@ -120,7 +120,8 @@ else:
                          icon=icon, width="stretch"):
                 verdict = value
         chosen = st.pills("If not compatible: what is wrong?", list(labels), selection_mode="multi",
-                          format_func=lambda c: md(labels[c]), key=f"modes_{pair.pair_id}",
+                          format_func=lambda c: md(labels[c]), key=f"modes_{pair.pair_id}", wrap=True,
+                          width="stretch",
                           default=[c for c in previous.failure_modes if c in labels] if previous else None)
         comment = st.text_area("Comment (optional)", key=f"comment_{pair.pair_id}", max_chars=2000, height=68,
                                value=previous.comment if previous else "")

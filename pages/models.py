@@ -26,6 +26,17 @@ def percent_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, pd.DataFrame(paper)], ignore_index=True)
 
 
+def as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Figures as text: 1 decimal (category accuracy 2), counts whole, "–" where there is none (the grid would
+    print None for a missing number)."""
+    def cell(v: object, c: str) -> str:
+        if v is None or pd.isna(v):
+            return "–"
+        return f"{v:.0f}" if c in COUNTS else f"{v:.2f}" if c == "category_acc" else f"{v:.1f}"
+
+    return table.assign(**{c: [cell(v, c) for v in table[c]] for c in table.columns if c != "method"})
+
+
 def bars(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (method, metric) in percent; FITB with its 95% Wilson interval from n_FITB."""
     rows = []
@@ -61,9 +72,7 @@ else:
                "`n_FITB_external_skipped`: left out). The last row is the paper's (Li et al. 2020, Table 4, on "
                "Pinterest's data; n not reported there), for reference only: other data, other protocol details.")
     shown = percent_table(table)
-    fmt = {c: ("{:.0f}" if c in COUNTS else "{:.2f}" if c == "category_acc" else "{:.1f}")
-           for c in shown.columns if c != "method"}
-    st.dataframe(shown.style.format(fmt, na_rep="–"), hide_index=True, key="eval_table")
+    st.dataframe(as_text(shown), hide_index=True, key="eval_table")
     long = bars(shown)
     order = list(shown["method"])
     base = alt.Chart().encode(
@@ -95,7 +104,8 @@ if sm is not None:
     rows += [{"distance": name, **{k: v.get(k) for k in keys}} for name, v in sm.get("baselines", {}).items()]
     scene = pd.DataFrame(rows)
     scene[keys] = scene[keys].apply(pd.to_numeric, errors="coerce") * 100
-    st.dataframe(scene.style.format({k: "{:.1f}" for k in keys}, na_rep="–"), hide_index=True, key="scene_table")
+    st.dataframe(as_text(scene.rename(columns={"distance": "method"})).rename(columns={"method": "distance"}),
+                 hide_index=True, key="scene_table")
 
 st.subheader("Training runs")
 trained = ws.trained_methods()

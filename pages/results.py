@@ -99,9 +99,11 @@ if not per_cat.empty:
 
 st.subheader("Failure modes")
 tallies = stats.failure_mode_tallies(eng, sid)
+mode_labels = {m.code: m.label for m in store.list_failure_modes(eng, active_only=False)}
 if not tallies.empty:
     long = tallies.melt(id_vars="model", var_name="failure mode", value_name="count")
     long = long[long["count"] > 0]
+    long["failure mode"] = long["failure mode"].map(lambda c: mode_labels.get(c, c))  # labels, not codes
     if long.empty:
         st.caption("No failure modes named yet.")
     else:
@@ -112,7 +114,8 @@ if not tallies.empty:
 st.subheader("Comments")
 c1, c2, c3 = st.columns(3)
 f_model = c1.selectbox("Model", ["(all)"] + models, key="c_model")
-f_mode = c2.selectbox("Failure mode", ["(all)"] + [c for c in tallies.columns if c != "model"], key="c_mode")
+f_mode = c2.selectbox("Failure mode", ["(all)"] + [c for c in tallies.columns if c != "model"], key="c_mode",
+                      format_func=lambda c: mode_labels.get(c, c))
 f_ann = c3.selectbox("Annotator", ["(all)"] + store.list_annotators(eng), key="c_ann")
 com = stats.comments(eng, sid, model=None if f_model == "(all)" else f_model,
                      mode=None if f_mode == "(all)" else f_mode, annotator=None if f_ann == "(all)" else f_ann)
