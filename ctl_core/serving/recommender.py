@@ -79,7 +79,7 @@ class BlendConfig:
     oversample: int = 3  # pool depth multiplier when a re-ranking term (or dedupe) is on
     dedupe: bool = True  # drop colour variants (same group_id) and near-identical images of picked items
     duplicate_cosine: float = 0.97  # backbone-feature cosine above which two items count as the same image
-    row_diversity: float = 0.05  # MMR within each category row over backbone features (ctl_core.serving.diversity)
+    row_diversity: float = 0.2  # MMR within each category row over backbone features (ctl_core.serving.diversity)
 
     def __post_init__(self):
         if self.strategy not in ("round_robin", "distance"):
