@@ -6,11 +6,23 @@ import re
 
 import pytest
 
-from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, _serve, _sign_in, _wait_idle
+from tests.app.test_browser import CHROMIUM, CHROMIUM_ARGS, _serve
 from tests.app.test_human_eval_pages import light_workspace, stand_in
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason=f"Chromium not found at {CHROMIUM} (make test installs Debian's chromium)")
+
+
+def _wait_idle(page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=300_000)
+
+
+def _sign_in(page, server: str, name: str, password: str) -> None:
+    page.goto(server, timeout=300_000)
+    _wait_idle(page)
+    page.get_by_role("textbox", name="Name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.fixture
@@ -41,30 +53,30 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path)
             for name, key in (("Ana", "y"), ("Ben", "n")):
                 page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
                 _sign_in(page, review_server, name, f"{name.lower()} password")
-                expect(page.get_by_text(f"Signed in: {name} (stylist)")).to_be_visible(timeout=60_000)
+                expect(page.get_by_text(f"Signed in: {name} (stylist)")).to_be_visible(timeout=240_000)
                 _wait_idle(page)
                 page.locator("[data-testid='stSidebarNav']").get_by_text("Label pairs").click()
-                expect(page.get_by_role("button", name=re.compile(r"^Compatible"))).to_be_visible(timeout=60_000)
+                expect(page.get_by_role("button", name=re.compile(r"^Compatible"))).to_be_visible(timeout=240_000)
                 _wait_idle(page)
                 for i in range(2):
                     page.locator("h1").first.click()
                     page.keyboard.press(key)
-                    expect(page.get_by_text(f"You: {i + 1} /")).to_be_visible(timeout=60_000)
+                    expect(page.get_by_text(f"You: {i + 1} /")).to_be_visible(timeout=240_000)
                     _wait_idle(page)
 
             admin = browser.new_context(viewport={"width": 1366, "height": 1400}).new_page()
             _sign_in(admin, review_server, "Maria", "maria password")
-            expect(admin.get_by_text("Signed in: Maria (admin)")).to_be_visible(timeout=60_000)
+            expect(admin.get_by_text("Signed in: Maria (admin)")).to_be_visible(timeout=240_000)
             _wait_idle(admin)
             admin.locator("[data-testid='stSidebarNav']").get_by_text("Review", exact=True).click()
-            expect(admin.get_by_text("2 open")).to_be_visible(timeout=60_000)
+            expect(admin.get_by_text("2 open")).to_be_visible(timeout=240_000)
             _wait_idle(admin)
             main = admin.locator("[data-testid='stMain']")
             expect(main.get_by_text("Ana: Compatible")).to_be_visible()
             expect(main.get_by_text("Ben: Not compatible")).to_be_visible()
             admin.screenshot(path=str(tmp_path / "review.png"), full_page=True)
             main.get_by_role("button", name=re.compile("Not compatible")).click()
-            expect(admin.get_by_text("1 open")).to_be_visible(timeout=60_000)
+            expect(admin.get_by_text("1 open")).to_be_visible(timeout=240_000)
             _wait_idle(admin)
             admin.screenshot(path=str(tmp_path / "review_after.png"), full_page=True)
         finally:
