@@ -50,7 +50,7 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for name, key in (("Ana", "y"), ("Ben", "n")):
+            for name, key, n in (("Ana", "y", 2), ("Ben", "n", 4)):  # Ben judges every pair: 2 disagreements
                 page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
                 _sign_in(page, review_server, name, f"{name.lower()} password")
                 expect(page.get_by_text(f"Signed in: {name} (stylist)")).to_be_visible(timeout=240_000)
@@ -58,7 +58,7 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path)
                 page.locator("[data-testid='stSidebarNav']").get_by_text("Label pairs").click()
                 expect(page.get_by_role("button", name=re.compile(r"^Compatible"))).to_be_visible(timeout=240_000)
                 _wait_idle(page)
-                for i in range(2):
+                for i in range(n):
                     page.locator("h1").first.click()
                     page.keyboard.press(key)
                     expect(page.get_by_text(f"You: {i + 1} /")).to_be_visible(timeout=240_000)
@@ -69,7 +69,10 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path)
             expect(admin.get_by_text("Signed in: Maria (admin)")).to_be_visible(timeout=240_000)
             _wait_idle(admin)
             admin.locator("[data-testid='stSidebarNav']").get_by_text("Review", exact=True).click()
-            expect(admin.get_by_text("2 open")).to_be_visible(timeout=240_000)
+            try:
+                expect(admin.get_by_text("2 open")).to_be_visible(timeout=240_000)
+            finally:
+                admin.screenshot(path=str(tmp_path / "review_before.png"), full_page=True)
             _wait_idle(admin)
             main = admin.locator("[data-testid='stMain']")
             expect(main.get_by_text("Ana: Compatible")).to_be_visible()
@@ -90,7 +93,7 @@ def test_two_stylists_disagree_and_an_admin_adjudicates(review_server, tmp_path)
     sid = list_studies(engine)[0].study_id
     judged = judgment_frame(engine, sid)
     assert sorted(judged.groupby("annotator")["compatible"].agg(list).to_dict().items()) == [
-        ("Ana", [True, True]), ("Ben", [False, False])]  # the originals stay
+        ("Ana", [True, True]), ("Ben", [False] * 4)]  # the originals stay
     hist = adjudication.adjudication_frame(engine, sid)
     assert hist["adjudicator"].tolist() == ["Maria"] and hist["compatible"].tolist() == [False]
     assert adjudication.queue_counts(engine, sid) == {"open": 1, "resolved": 1, "disagreement": 2, "gold": 0}
