@@ -31,6 +31,7 @@ from ctl_core.model.features import (
     cached_features,
     derive_stage_inputs,
     item_sources,
+    source_key,
     stage_cache_name,
 )
 from ctl_core.model.stages import TrainableTop
@@ -125,7 +126,7 @@ def run_partial_bench(ws: Workspace, stages: Sequence[int] = (0, 1, 2), epochs: 
     if 0 in stages:
         row = {"stages": 0, "FITB": res["FITB"], "R@10": res["R@10"], "n_fitb": res["n_fitb"],
                "n_queries": res["n_queries"], "train_minutes": warm_minutes, "cache_minutes": 0.0,
-               "cache_mib": len(every) * bb.num_features * 4 / 2 ** 20}
+               "cache_mib": len({source_key(*src) for src in every}) * bb.num_features * 4 / 2 ** 20}  # pooled
         if len(photo_sources):
             pf, pbad = frozen(photo_sources)
             row.update(photo_category_acc=_photo_accuracy(warm, pf, photo_cats, pbad), n_photos=int((~pbad).sum()))
