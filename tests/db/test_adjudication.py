@@ -130,3 +130,22 @@ def test_annotator_quality_flags_and_report(engine, study, tmp_path):
     design = json.loads(paths[1].read_text())
     assert design["models"] == ["a", "b"] and design["query_product_ids"] == ["q1", "q2"]
     assert design["annotators_per_pair"] == 2 and design["gold_pairs"] == 2
+
+
+def test_study_report_plan_and_export_from_the_cli(engine, study, tmp_path, capsys):
+    from ctl_core.cli import main
+    _disagree(engine, study)
+    ws = ["--workspace", str(tmp_path), "--quiet"]  # the engine fixture's database is the workspace's ctl.sqlite
+    assert main(ws + ["study", "report", "--study", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "a vs b:" in out and "points (95% CI" in out and "basis: all" in out
+    assert main(ws + ["study", "report", "--study", "tiny", "--basis", "majority", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["basis"] == "majority" and rep["basis_counts"]["ties"] == 3
+    assert main(ws + ["study", "plan", "--diff", "10", "--annotators", "2", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["queries"] > 10 and plan["seconds_per_judgment"] == 4.0  # the median of the timed judgments
+    assert main(ws + ["study", "export", "--study", "tiny", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "design.json").exists() and (tmp_path / "out" / "judgments.csv").exists()
+    assert main(ws + ["study", "report", "--study", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: no study 'nope'")
