@@ -86,7 +86,7 @@ def test_mango_slice_end_to_end(tmp_path, capsys):
     build = build_workspace(ws, BuildConfig(methods=("triplet-category",), backbone="tiny-cnn", epochs=1,
                                             evaluate=False), say=lambda m: None)
     assert [s["step"] for s in build.steps] == ["dataset", "features", "train triplet-category",
-                                                 "index triplet-category"]
+                                                 "train outfit model", "index triplet-category"]
     cleanup = json.loads((ws.data_dir / "cleanup_report.json").read_text())
     mono = next(r for r in cleanup["rules"] if r["name"] == "monochrome")
     assert mono["outfits_removed"] < 0.10 * cleanup["outfits_in"]          # the product's own colour, not the

@@ -80,7 +80,8 @@ def test_table4_markdown_shows_every_metric_column_it_is_given():
     df = pd.DataFrame([{"method": "random", "R@10": 0.1, "FITB": 0.25, "new_metric": 0.5, "n_FITB": 10},
                        {"method": "outfit-model", "R@10": 0.4, "FITB": 0.8, "new_metric": 0.9, "n_FITB": 10}])
     md = table4_markdown(df)
-    assert "| method | R@10 | FITB | new_metric |" in md and "| outfit-model | **40.0** | **80.0** | **90.0** |" in md
+    assert "| method | R@10 | FITB | FITB 95% CI | new_metric |" in md
+    assert "| outfit-model | **40.0** | **80.0** | 49.0–94.3 | **90.0** |" in md  # Wilson, 8 of 10
     assert "10 FITB questions" in md
 
 
