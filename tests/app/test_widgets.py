@@ -35,5 +35,5 @@ def test_text_is_flattened_to_one_line():
 
 def test_durations_stay_short_enough_for_a_metric():
     from app.widgets import duration_text
-    assert [duration_text(v) for v in (0.43, 12.54, 117.4, 999.4, 1250.0)] == [
-        "0.4 ms", "12.5 ms", "117 ms", "999 ms", "1.25 s"]
+    assert [duration_text(v) for v in (0.43, 9.54, 12.54, 78.14, 117.4, 999.4, 1250.0)] == [
+        "0.4 ms", "9.5 ms", "13 ms", "78 ms", "117 ms", "999 ms", "1.25 s"]
