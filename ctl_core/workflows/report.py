@@ -498,10 +498,12 @@ def run_report(ws: Workspace, cfg: ReportConfig, progress: Progress | None = Non
     """Every table of the configuration (see the module docstring); each written as soon as it is measured."""
     out = ReportOutcome()
 
+    started = Stamp.now(cfg.command)
+
     def emit(name: str, title: str, make: Callable[[], tuple[str, dict] | None]) -> None:
         if not wanted(cfg, name):
             return
-        stamp = Stamp.now(cfg.command)
+        stamp = Stamp.now(cfg.command, since=started)  # the commit whose code this run loaded
         say(f"report: {name} ...")
         t = time.perf_counter()
         made = make()

@@ -67,9 +67,11 @@ class Stamp:
     python: str = platform.python_version()
 
     @classmethod
-    def now(cls, command: str) -> "Stamp":
-        status = _git("status", "--porcelain", "--untracked-files=no")
-        return cls(command=command, commit=_git("rev-parse", "HEAD") or "unknown", dirty=bool(status),
+    def now(cls, command: str, since: "Stamp | None" = None) -> "Stamp":
+        """A stamp for now; ``since``: keep that stamp's commit (the code a long run loaded when it started)."""
+        status = _git("status", "--porcelain", "--untracked-files=no") if since is None else ""
+        return cls(command=command, commit=since.commit if since else (_git("rev-parse", "HEAD") or "unknown"),
+                   dirty=since.dirty if since else bool(status),
                    date=datetime.now(UTC).isoformat(timespec="seconds"), cores=os.cpu_count() or 0, gpu=gpu_name(),
                    load_before=tuple(round(x, 2) for x in os.getloadavg()))
 
