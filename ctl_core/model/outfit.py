@@ -98,9 +98,7 @@ class OutfitTransformer(nn.Module):
               target_cats: torch.Tensor) -> torch.Tensor:
         """(B, M, in_dim) items, (B, M) categories, (B, M) validity, (B,) wanted category -> (B, embed_dim) unit
         query vectors. ``valid`` may be all False for a row (no context: the category prior alone)."""
-        tokens = self.item_tokens(feats, cats)
-        mask = (self.mask_token + self.category_emb(target_cats)).unsqueeze(1)
-        return F.normalize(self.query_head(self._encode(tokens, valid, mask)[:, 0]), dim=-1)
+        return self.query_from_tokens(self.item_tokens(feats, cats), valid, target_cats)
 
     def query_from_tokens(self, tokens: torch.Tensor, valid: torch.Tensor, target_cats: torch.Tensor) -> torch.Tensor:
         """``query`` over precomputed item tokens (serving keeps each catalogue product's token)."""
