@@ -69,6 +69,9 @@ class ReportConfig:
     only: tuple[str, ...] = ()         # table names (or prefixes) to measure; () = all of them
     labels: Path = LABELS_CSV
     photos: Path = DEFAULT_PHOTOS      # labelled photos (styles.csv, images/<id>.jpg) behind the labels
+    threads: int | None = None         # torch threads for every table (None: threads.benchmark_threads(), i.e.
+    #                                    CTL_THREADS / OMP_NUM_THREADS when set, else every usable core, never
+    #                                    the count the load average suggests: the stamp records it)
 
 
 @dataclass
@@ -496,8 +499,9 @@ def ray_table(ws: Workspace, cfg: ReportConfig, method: str) -> tuple[str, dict]
 def run_report(ws: Workspace, cfg: ReportConfig, progress: Progress | None = None,
                say: Callable[[str], None] = print) -> ReportOutcome:
     """Every table of the configuration (see the module docstring); each written as soon as it is measured."""
+    from ctl_core.threads import benchmark_threads, use_threads
     out = ReportOutcome()
-
+    use_threads(cfg.threads or benchmark_threads())
     started = Stamp.now(cfg.command)
 
     def emit(name: str, title: str, make: Callable[[], tuple[str, dict] | None]) -> None:

@@ -21,6 +21,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,12 @@ def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
+def _torch_threads() -> int | None:
+    if "torch" not in sys.modules:
+        return None
+    return int(sys.modules["torch"].get_num_threads())
+
+
 @dataclass
 class Stamp:
     """Where a results file comes from."""
@@ -65,6 +72,7 @@ class Stamp:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float] | None = None
     python: str = platform.python_version()
+    threads: int | None = None  # torch's intra-op threads when the stamp was taken (None: torch not loaded)
 
     @classmethod
     def now(cls, command: str, since: "Stamp | None" = None) -> "Stamp":
@@ -73,7 +81,7 @@ class Stamp:
         return cls(command=command, commit=since.commit if since else (_git("rev-parse", "HEAD") or "unknown"),
                    dirty=since.dirty if since else bool(status),
                    date=datetime.now(UTC).isoformat(timespec="seconds"), cores=os.cpu_count() or 0, gpu=gpu_name(),
-                   load_before=tuple(round(x, 2) for x in os.getloadavg()))
+                   load_before=tuple(round(x, 2) for x in os.getloadavg()), threads=_torch_threads())
 
     def finish(self) -> "Stamp":
         self.load_after = tuple(round(x, 2) for x in os.getloadavg())
@@ -82,13 +90,15 @@ class Stamp:
     def to_dict(self) -> dict:
         return {"command": self.command, "commit": self.commit, "uncommitted_changes": self.dirty, "date": self.date,
                 "machine": {"cores": self.cores, "gpu": self.gpu or "none", "python": self.python,
+                            "torch_threads": self.threads,
                             "load_average_1_5_15min": {"before": list(self.load_before),
                                                        "after": list(self.load_after or ())}}}
 
     def line(self) -> str:
         dirty = " + uncommitted changes" if self.dirty else ""
         load = f"load {self.load_before[0]:.1f}" + (f"→{self.load_after[0]:.1f}" if self.load_after else "")
-        return (f"Commit `{self.commit[:10]}`{dirty}, {self.date[:10]}, {self.cores} CPU cores, "
+        threads = f", {self.threads} torch thread{'s' * (self.threads != 1)}" if self.threads else ""
+        return (f"Commit `{self.commit[:10]}`{dirty}, {self.date[:10]}, {self.cores} CPU cores{threads}, "
                 f"GPU: {self.gpu or 'none'}, {load} (1-min load average before → after). "
                 f"Command: `{self.command}`")
 

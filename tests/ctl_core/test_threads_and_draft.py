@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from ctl_core.images import load_image, product_shot_score
-from ctl_core.threads import configure_threads, free_cores
+from ctl_core.threads import configure_threads, free_cores, user_threads
 
 
 def test_free_cores_subtracts_the_load_of_other_processes():
@@ -25,6 +25,14 @@ def test_a_thread_count_the_user_set_wins():
     env = {}
     n = configure_threads(env, set_torch=False)
     assert 1 <= n and env["OMP_NUM_THREADS"] == str(n)
+
+
+def test_a_count_this_module_chose_is_not_read_back_as_the_users():
+    # a process we start inherits OMP_NUM_THREADS from our pick: a benchmark there must not take it for a choice
+    assert user_threads({"OMP_NUM_THREADS": "1", "CTL_THREADS_CHOSEN_BY": "ctl_core"}) is None
+    assert user_threads({"OMP_NUM_THREADS": "1", "CTL_THREADS_CHOSEN_BY": "ctl_core", "CTL_THREADS": "2"}) == 2
+    assert user_threads({"OMP_NUM_THREADS": "3"}) == 3
+    assert user_threads({"CTL_THREADS": "many"}) is None and user_threads({}) is None
 
 
 def _jpeg(w: int, h: int) -> bytes:

@@ -49,9 +49,14 @@ def test_readme_problems_catch_a_figure_the_file_does_not_hold(tmp_path):
 
 
 def test_quick_report_writes_stamped_tables_from_the_demo_workspace(demo_ws_copy, tmp_path):
+    import torch
     out = tmp_path / "results"
-    cfg = ReportConfig(quick=True, out_dir=out, command="python -m ctl_core report --quick", **TINY)
-    done = run_report(demo_ws_copy, cfg, say=lambda m: None)
+    cfg = ReportConfig(quick=True, out_dir=out, command="python -m ctl_core report --quick", threads=1, **TINY)
+    before = torch.get_num_threads()
+    try:
+        done = run_report(demo_ws_copy, cfg, say=lambda m: None)
+    finally:
+        torch.set_num_threads(before)
     names = sorted(p.stem for p in done.written)
     assert names == ["build_demo", "cleanup_demo", "duplicates_demo", "fitb_file_demo", "scene_demo", "table4_demo"]
     for name in names:
@@ -60,8 +65,9 @@ def test_quick_report_writes_stamped_tables_from_the_demo_workspace(demo_ws_copy
         assert stamp["command"] == "python -m ctl_core report --quick" and len(stamp["commit"]) == 40
         assert stamp["machine"]["cores"] >= 1 and stamp["machine"]["gpu"]
         assert len(stamp["machine"]["load_average_1_5_15min"]["after"]) == 3
+        assert stamp["machine"]["torch_threads"] == 1            # the count asked for, not the load's pick
         md = (out / f"{name}.md").read_text()
-        assert stamp["commit"][:10] in md and BODY_MARK in md
+        assert stamp["commit"][:10] in md and BODY_MARK in md and "1 torch thread," in md
     t4 = json.loads((out / "table4_demo.json").read_text())["data"]
     evaluated = pd.read_csv(demo_ws_copy.eval_table_csv)
     assert t4["methods"] == [m for m in evaluated["method"] if m not in ("random", "visual")]  # whatever was trained
