@@ -164,17 +164,26 @@ def _wilson_text(fraction: float, n: float) -> str:
 
 
 def build_time_table(ws: Workspace) -> tuple[str, dict] | None:
-    """Wall time per build step from ``data/build_report.json`` (the last build of this workspace)."""
+    """Wall time per build step from ``data/build_report.json`` (the last build of this workspace), after the
+    imports' own wall times (``data/import_<source>_report.json``, when they recorded one)."""
     from ctl_core.workflows.build import BUILD_REPORT_NAME
     path = ws.data_dir / BUILD_REPORT_NAME
     if not path.is_file():
         return None
     rep = json.loads(path.read_text())
+    imports = {}
+    for f in sorted(ws.data_dir.glob("import_*_report.json")):
+        seconds = json.loads(f.read_text()).get("seconds")
+        if seconds is not None:
+            imports[f.name.removeprefix("import_").removesuffix("_report.json")] = float(seconds)
+    rows = [[f"import {src}", f"{sec:.1f}", "yes"] for src, sec in imports.items()]
     steps = rep.get("steps", [])
-    rows = [[s["step"], f"{s['seconds']:.1f}", "yes" if s["ran"] else "no (already there)"] for s in steps]
+    rows += [[s["step"], f"{s['seconds']:.1f}", "yes" if s["ran"] else "no (already there)"] for s in steps]
     total = sum(s["seconds"] for s in steps)
-    rows.append(["total", f"{total:.1f}", ""])
-    return _md_table(["step", "seconds", "ran"], rows), rep
+    rows.append(["build total", f"{total:.1f}", ""])
+    if imports:
+        rows.append(["imports + build", f"{total + sum(imports.values()):.1f}", ""])
+    return _md_table(["step", "seconds", "ran"], rows), {**rep, "import_seconds": imports}
 
 
 def cleanup_table(ws: Workspace) -> tuple[str, dict]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv as csv_module
 import io
 import re
+import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,8 @@ class ImportReport:
     fitb_read: int = 0
     fitb_imported: int = 0
     notes: list[str] = field(default_factory=list)
+    seconds: float | None = None  # wall time of the whole import, set when its report is written
+    _started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     def skip(self, reason: str, message: str) -> None:
         """Count one skipped row (or FITB question) under ``reason``, keeping the first few messages."""
@@ -108,7 +111,9 @@ class ImportReport:
         return sum(v for k, v in self.skipped.items() if not k.startswith("fitb:"))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("_started", None)
+        return d
 
     def __str__(self) -> str:
         lines = [f"import {self.source}: {self.rows_read} rows read, {self.imported} imported, "
@@ -497,6 +502,7 @@ def finish(ws: Workspace, report: ImportReport, catalogue_rows: list[dict] | Non
         replace_source(ws, report.source, catalogue_rows, box_rows, fitb, splits, replace=replace)
     except ImportWouldEmptyError as e:
         raise ImportWouldEmptyError(f"{e} ({report.rows_read} rows read, {report.rows_skipped} skipped)") from None
+    report.seconds = round(time.perf_counter() - report._started, 1)
     atomic_write_json(ws.data_dir / f"import_{report.source}_report.json", report.to_dict(), indent=JSON_INDENT)
     pending_marker(ws, report.source).unlink(missing_ok=True)
     return report

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pandas as pd
 import pytest
@@ -88,7 +89,9 @@ def test_mango_layout(tmp_path):
     assert report.rows_read == 9 + 11
     assert report.products == 6 and report.outfits == 3
     assert any("Fragance 1" in n for n in report.notes)
-    assert (ws.data_dir / "import_outfits_report.json").exists()
+    stored = json.loads((ws.data_dir / "import_outfits_report.json").read_text())
+    assert stored["seconds"] >= 0 and "_started" not in stored  # its wall time, for the report's build table
+    assert stored["products"] == 6
 
 
 def test_mango_datathon_folder_itself_and_reimport_replaces(tmp_path):

@@ -82,6 +82,23 @@ def test_quick_report_writes_stamped_tables_from_the_demo_workspace(demo_ws_copy
     assert not (out / "serving.json").exists()                  # --quick: no benchmark
 
 
+def test_the_build_table_puts_the_imports_wall_time_before_the_build_steps(tmp_path):
+    from ctl_core.workflows.report import build_time_table
+    ws = Workspace.at(tmp_path)
+    ws.data_dir.mkdir(parents=True)
+    assert build_time_table(ws) is None                                     # never built: nothing to show
+    (ws.data_dir / "build_report.json").write_text(json.dumps({"steps": [
+        {"step": "features", "seconds": 10.0, "ran": True}, {"step": "evaluate", "seconds": 2.5, "ran": False}]}))
+    text, data = build_time_table(ws)
+    assert "| build total | 12.5 |" in text and "imports + build" not in text
+    (ws.data_dir / "import_outfits_report.json").write_text(json.dumps({"source": "outfits", "seconds": 4.0}))
+    (ws.data_dir / "import_folder_report.json").write_text(json.dumps({"source": "folder"}))  # older: no time
+    text, data = build_time_table(ws)
+    assert text.index("| import outfits | 4.0 | yes |") < text.index("| features | 10.0 | yes |")
+    assert "| evaluate | 2.5 | no (already there) |" in text and "| imports + build | 16.5 |" in text
+    assert data["import_seconds"] == {"outfits": 4.0}
+
+
 def test_table4_markdown_shows_every_metric_column_it_is_given():
     df = pd.DataFrame([{"method": "random", "R@10": 0.1, "FITB": 0.25, "new_metric": 0.5, "n_FITB": 10},
                        {"method": "outfit-model", "R@10": 0.4, "FITB": 0.8, "new_metric": 0.9, "n_FITB": 10}])
