@@ -16,6 +16,7 @@ The wall time of each step goes to ``data/build_report.json`` and is printed.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -89,6 +90,20 @@ class BuildReport:
         return "\n".join(lines)
 
 
+def _process_figures() -> dict:
+    """The build process's peak resident memory (MB, Linux/macOS) and torch's thread count, for the build report."""
+    out: dict = {}
+    try:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["peak_rss_mb"] = round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    except (ImportError, OSError):
+        pass
+    if "torch" in sys.modules:
+        out["torch_threads"] = int(sys.modules["torch"].get_num_threads())
+    return out
+
+
 def _mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
@@ -138,7 +153,8 @@ def build_workspace(ws: Workspace, config: BuildConfig = BuildConfig(), progress
     step(0, "dataset", config.force or stale(ws.items_csv, ws.raw_boxes_csv), clean, "dataset cleanup and split")
     with engines.engine_session(config.engine):  # one Ray session for every Ray stage of the build
         _model_steps(ws, config, progress, say, step)
-    atomic_write_json(ws.data_dir / BUILD_REPORT_NAME, {**asdict(report), "total_seconds": report.total_seconds})
+    atomic_write_json(ws.data_dir / BUILD_REPORT_NAME, {**asdict(report), "total_seconds": report.total_seconds,
+                                                        **_process_figures()})
     say(str(report))
     return report
 

@@ -183,7 +183,13 @@ def build_time_table(ws: Workspace) -> tuple[str, dict] | None:
     rows.append(["build total", f"{total:.1f}", ""])
     if imports:
         rows.append(["imports + build", f"{total + sum(imports.values()):.1f}", ""])
-    return _md_table(["step", "seconds", "ran"], rows), {**rep, "import_seconds": imports}
+    text = _md_table(["step", "seconds", "ran"], rows)
+    facts = ([f"peak memory of the build process {rep['peak_rss_mb'] / 1024:.1f} GB (RSS)"] if "peak_rss_mb" in rep
+             else []) + ([f"{rep['torch_threads']} torch thread{'s' * (rep['torch_threads'] != 1)}"]
+                         if "torch_threads" in rep else [])
+    if facts:
+        text += f"\n\nBuild started {rep.get('started_at', '?')}; " + ", ".join(facts) + "."
+    return text, {**rep, "import_seconds": imports}
 
 
 def cleanup_table(ws: Workspace) -> tuple[str, dict]:

@@ -62,6 +62,7 @@ def test_build_runs_every_step_then_nothing(imported):
     assert imported.eval_table_csv.exists() and imported.manifest_path("triplet-category").exists()
     saved = json.loads((imported.data_dir / "build_report.json").read_text())
     assert [s["step"] for s in saved["steps"]] == list(steps) and saved["total_seconds"] >= 0
+    assert saved["peak_rss_mb"] > 50 and saved["torch_threads"] >= 1   # the process's peak memory and threads
     assert "wall time per step" in said[-1] and "[1/5] dataset cleanup and split" in said[0]
 
     again = build_workspace(imported, CONFIG, say=said.append)

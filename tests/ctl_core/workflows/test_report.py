@@ -88,9 +88,11 @@ def test_the_build_table_puts_the_imports_wall_time_before_the_build_steps(tmp_p
     ws.data_dir.mkdir(parents=True)
     assert build_time_table(ws) is None                                     # never built: nothing to show
     (ws.data_dir / "build_report.json").write_text(json.dumps({"steps": [
-        {"step": "features", "seconds": 10.0, "ran": True}, {"step": "evaluate", "seconds": 2.5, "ran": False}]}))
+        {"step": "features", "seconds": 10.0, "ran": True}, {"step": "evaluate", "seconds": 2.5, "ran": False}],
+        "peak_rss_mb": 2252.8, "torch_threads": 2}))
     text, data = build_time_table(ws)
     assert "| build total | 12.5 |" in text and "imports + build" not in text
+    assert "peak memory of the build process 2.2 GB (RSS), 2 torch threads." in text
     (ws.data_dir / "import_outfits_report.json").write_text(json.dumps({"source": "outfits", "seconds": 4.0}))
     (ws.data_dir / "import_folder_report.json").write_text(json.dumps({"source": "folder"}))  # older: no time
     text, data = build_time_table(ws)
