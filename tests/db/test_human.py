@@ -151,6 +151,15 @@ def test_simulation_coverage_on_a_small_run():
     assert "| 2 | 40 |" in human_sim.coverage_table([res])
 
 
+def test_simulation_measures_the_corrected_intervals_coverage_when_asked():
+    res = human_sim.run_coverage(SimConfig(queries=20, annotators=2), studies=4, seed=1, db_every=0, corrected_boot=20)
+    assert res.corrected_boot == 20 and 0.0 <= res.corrected_coverage <= 1.0
+    table = human_sim.coverage_table([res])
+    assert "corrected precision CI coverage (bootstrap)" in table and f"{100 * res.corrected_coverage:.1f}%" in table
+    plain = human_sim.run_coverage(SimConfig(queries=20, annotators=2), studies=2, seed=1, db_every=0)
+    assert plain.corrected_coverage is None and "corrected precision" not in human_sim.coverage_table([plain])
+
+
 def test_write_coverage_stamps_commit_date_and_command(tmp_path):
     res = human_sim.run_coverage(SimConfig(queries=10, annotators=1), studies=3, db_every=0)
     js, md = human_sim.write_coverage([res], tmp_path / "cov", "python -m ctl_core study simulate --studies 3")
