@@ -82,6 +82,17 @@ def test_quick_report_writes_stamped_tables_from_the_demo_workspace(demo_ws_copy
     assert not (out / "serving.json").exists()                  # --quick: no benchmark
 
 
+def test_a_scripts_results_file_is_stamped_with_its_command_line(tmp_path):
+    from ctl_core.workflows.results import Stamp, script_command, write_script_result
+    cmd = script_command([str(PROJECT_ROOT / "scripts" / "check_slots.py"), "--n", "2000", "--results"])
+    assert cmd == ".venv/bin/python scripts/check_slots.py --n 2000 --results"
+    md = write_script_result("slots_x", "Slot rule on x", "```text\n0 of 10\n```", {"same_slot": 0},
+                             Stamp.now(cmd), out_dir=tmp_path)
+    data = json.loads((tmp_path / "slots_x.json").read_text())
+    assert data["stamp"]["command"] == cmd and data["data"] == {"same_slot": 0}
+    assert result_body(md).strip() == "```text\n0 of 10\n```" and "check_slots.py --n 2000" in md.read_text()
+
+
 def test_the_build_table_puts_the_imports_wall_time_before_the_build_steps(tmp_path):
     from ctl_core.workflows.report import build_time_table
     ws = Workspace.at(tmp_path)
