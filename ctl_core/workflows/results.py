@@ -77,7 +77,9 @@ class Stamp:
     @classmethod
     def now(cls, command: str, since: "Stamp | None" = None) -> "Stamp":
         """A stamp for now; ``since``: keep that stamp's commit (the code a long run loaded when it started)."""
-        status = _git("status", "--porcelain", "--untracked-files=no") if since is None else ""
+        # uncommitted changes to the code; the README's blocks and docs/results are what reports write themselves
+        status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/results",
+                      ":(exclude)README.md") if since is None else ""
         return cls(command=command, commit=since.commit if since else (_git("rev-parse", "HEAD") or "unknown"),
                    dirty=since.dirty if since else bool(status),
                    date=datetime.now(UTC).isoformat(timespec="seconds"), cores=os.cpu_count() or 0, gpu=gpu_name(),
