@@ -155,6 +155,26 @@ def test_real_workspace_tables_on_a_tiny_fixture(demo_ws_copy, tmp_path):
     assert cats["total"]["test_items_acc"] == pytest.approx(t4["category_acc"])
 
 
+def test_the_tuning_table_trains_each_setting_on_the_validation_split_only(demo_ws_copy, monkeypatch):
+    from ctl_core.training import validation
+    from ctl_core.workflows.report import tuning_table
+    seen = []
+    real = validation.validate
+
+    def spy(ws, config, **kw):
+        seen.append(config)
+        return real(ws, config, **kw)
+    monkeypatch.setattr(validation, "validate", spy)
+    settings = (("paper, 2 epochs", {"recipe": "paper", "epochs": 2}),
+                ("4 negatives, 2 epochs", {"recipe": "paper", "epochs": 2, "negatives_per_positive": 4}))
+    text, data = tuning_table(demo_ws_copy, ReportConfig(**TINY), settings=settings)
+    assert [c.negatives_per_positive for c in seen] == [1, 4] and all(c.epochs == 2 for c in seen)
+    rows = data["settings"]
+    assert [r["setting"] for r in rows] == ["paper, 2 epochs", "4 negatives, 2 epochs"]
+    assert all(0 <= r["FITB"] <= 1 and r["n_fitb"] > 0 for r in rows)
+    assert f"| paper, 2 epochs | {rows[0]['FITB'] * 100:.1f} |" in text and "The test split is not read" in text
+
+
 def test_the_stored_product_shot_labels_say_who_labelled_them_and_how():
     header = [ln for ln in LABELS_CSV.read_text().splitlines() if ln.startswith("#")]
     assert any("labelled by" in ln.lower() for ln in header) and any("how" in ln.lower() for ln in header)
