@@ -269,6 +269,29 @@ def require_page(key: str) -> AccountInfo | None:
     return require_role(nav.least_role(key))
 
 
+def acting_name(eng, account: AccountInfo | None, *, acting_as: str, key: str, placeholder: str, prompt: str,
+                help: str | None = None) -> str:
+    """Whose judgments (or verdicts) a page stores: with accounts, the signed-in account's own annotator (bound on
+    sign-in; nobody acts as another); without accounts (the demo), a name typed in the sidebar. Shows it in the
+    sidebar as "``acting_as`` NAME"; stops the page with ``prompt`` until a name is given, or with the store's
+    refusal of that name."""
+    from db import store
+    if account is not None:
+        name = account.annotator or accounts.bind_annotator(eng, account.account_id).annotator
+        st.sidebar.text(f"{acting_as} {name}")
+        return name
+    name = st.sidebar.text_input("Your name", key=key, placeholder=placeholder, help=help).strip()
+    if not name:
+        st.info(prompt, icon=":material/badge:")
+        st.stop()
+    try:
+        store.get_or_create_annotator(eng, name)
+    except store.StoreError as e:
+        st.error(md(e))
+        st.stop()
+    return name
+
+
 def can_open(key: str) -> bool:
     """Whether the current session may open page ``key`` (for links)."""
     eng = engine()

@@ -61,7 +61,13 @@ def result_grid(ws: Workspace, results: list[dict], columns: int = 5, key: str =
 
 def query_card(query: dict) -> None:
     """The query-understanding stage: category, confidence, product-shot check, complementary categories."""
-    st.markdown(f"**Predicted category:** {md(query['category'])} ({query['confidence']:.0%} confidence)")
+    if query.get("category_source") == "catalogue":  # the shop's own category: say whether the head agrees
+        pred = query.get("predicted_category")
+        head = (f"the category head agrees, {query['confidence']:.0%}" if pred == query["category"] else
+                f"the category head predicts {md(pred)}, {query['confidence']:.0%}")
+        st.markdown(f"**Category:** {md(query['category'])} (the shop's; {head})")
+    else:
+        st.markdown(f"**Predicted category:** {md(query['category'])} ({query['confidence']:.0%} confidence)")
     score = query.get("product_shot_score")
     if score is not None:
         st.markdown(f"**Product-shot check:** {'passed' if query.get('is_product_shot') else 'failed'} "

@@ -29,6 +29,8 @@ def add_report_parser(sub) -> None:
     r.add_argument("--ray-rounds", type=int, default=3, help="rounds of local vs Ray")
     r.add_argument("--serve-items", type=int, default=1_000_000, help="catalogue size of the serving benchmark")
     r.add_argument("--real-ray", action="store_true", help="also local vs Ray on each --real workspace (long)")
+    r.add_argument("--real-tuning", action="store_true", help="also the validation-split tuning table of "
+                   "triplet-category on each --real workspace (five trainings; the test split is not read)")
     r.add_argument("--threads", type=int, default=None, help="torch threads for every table (default: CTL_THREADS "
                    "or OMP_NUM_THREADS when set, else every usable core; recorded in each file's stamp)")
     r.add_argument("--labels", type=Path, default=None, help="product-shot labels CSV "
@@ -53,7 +55,8 @@ def run_report(ws, args, progress) -> int:
         demo=args.demo or not args.real, real=tuple(args.real), quick=args.quick,
         out_dir=args.out or report.RESULTS_DIR, readme=readme, command=command, demo_size=args.size, seed=args.seed,
         duplicate_queries=args.queries, repeats=args.repeats, ray_rounds=args.ray_rounds,
-        serve_items=args.serve_items, real_ray=args.real_ray, labels=args.labels or report.LABELS_CSV,
+        serve_items=args.serve_items, real_ray=args.real_ray, real_tuning=args.real_tuning,
+        labels=args.labels or report.LABELS_CSV,
         photos=args.photos or report.DEFAULT_PHOTOS, only=tuple(args.only), threads=args.threads)
     out = report.run_report(ws, cfg, progress=progress)
     progress.close()

@@ -33,6 +33,8 @@ def add_study_parsers(ssub) -> None:
     s.add_argument("--queries", type=int, nargs="+", default=[60, 120, 300])
     s.add_argument("--db-every", type=int, default=200, help="every Nth study also through the database (0: none)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--corrected-boot", type=int, default=0, metavar="N", help="also the coverage of the corrected "
+                   "precision's bootstrap interval, N resamples a study (slow: N Dawid-Skene fits a study; 0: not)")
     s.add_argument("--out", type=Path, default=Path("docs/results/human_eval_coverage"),
                    help="writes OUT.json and OUT.md (default docs/results/human_eval_coverage)")
 
@@ -73,13 +75,15 @@ def run(ws, args, engine, progress) -> None:
         if args.studies < 1:
             raise ValueError("--studies must be at least 1")
         results = human_sim.run_designs(args.annotators, args.queries, studies=args.studies, seed=args.seed,
-                                        db_every=args.db_every, progress=progress)
+                                        db_every=args.db_every, progress=progress,
+                                        corrected_boot=args.corrected_boot)
         if hasattr(progress, "close"):
             progress.close()
         command = (f"OMP_NUM_THREADS=1 nice -n 19 python -m ctl_core study simulate --studies {args.studies} "
                    f"--annotators {' '.join(map(str, args.annotators))} --queries "
                    f"{' '.join(map(str, args.queries))} --db-every {args.db_every} --seed {args.seed} "
-                   f"--out {shlex.quote(str(args.out))}")
+                   + (f"--corrected-boot {args.corrected_boot} " if args.corrected_boot else "")
+                   + f"--out {shlex.quote(str(args.out))}")
         for path in human_sim.write_coverage(results, args.out, command):
             print(f"written: {path}")
         print(human_sim.coverage_table(results))

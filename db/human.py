@@ -24,7 +24,11 @@ skipped, with columns ``query`` (the query product), ``pair_id``, ``model`` and 
 - **Dawid–Skene**: the latent-class model of binary judgments (each annotator a sensitivity and a specificity; one
   prevalence), fitted by EM from majority-vote starting values, with gold pairs clamped to their known answer and a
   Beta(2, 2) prior on each rate (so one annotator's perfect record does not become a rate of exactly 1).
-  The corrected precision of a model is the mean posterior probability that its pairs are compatible.
+  The corrected precision of a model is the mean posterior probability that its pairs are compatible. Its 95%
+  interval (``corrected_precision_intervals``) is a percentile bootstrap over queries — the design's clusters —
+  refitting Dawid–Skene on each resample (a query drawn twice counts as two queries with their own pairs; gold
+  pairs are the fixed calibration set of every resample), so it carries both the sampling of queries and the
+  uncertainty of the estimated annotator rates.
 - **Study sizing** (``plan_paired_comparison``): queries needed so that a paired difference of D points is detected
   with the given power, from the variance of the per-query difference, built from variance components (share of
   the judged-scale variance between queries per model, between pairs, between annotators of one pair) — defaults
@@ -233,6 +237,69 @@ def corrected_precision(obs: pd.DataFrame, posterior: dict, models: Sequence[str
     return pd.DataFrame({"model": models, "raw_precision": [float(raw.get(m, np.nan)) for m in models],
                          "corrected_precision": [float(corr.get(m, np.nan)) for m in models],
                          "pairs": [int(count.get(m, 0)) for m in models]})
+
+
+def corrected_precision_intervals(judgments: pd.DataFrame, obs: pd.DataFrame, known: dict,
+                                  models: Sequence[str] | None = None, n_boot: int = 400, alpha: float = 0.05,
+                                  seed: int = 0) -> pd.DataFrame:
+    """``corrected_precision`` with a (1 − alpha) percentile interval from a bootstrap over queries.
+
+    ``judgments``: every judgment Dawid–Skene is fitted on (columns ``pair_id``, ``annotator``, ``y``), gold pairs
+    included; ``known``: gold pair → 0/1; ``obs``: the observation frame (non-gold), which maps pairs to queries and
+    models. Each of ``n_boot`` resamples draws G queries with replacement (G = the number of queries), gives every
+    drawn copy its own pair items, keeps the gold judgments as they are, refits Dawid–Skene and takes each model's
+    mean posterior. Seeded: the same data and seed give the same interval.
+    """
+    models = list(models) if models is not None else sorted(obs["model"].astype(str).unique())
+    j = judgments[["pair_id", "annotator", "y"]].copy()
+    full = dawid_skene(j["pair_id"].tolist(), j["annotator"].tolist(), j["y"].to_numpy(float), known=known)
+    point = corrected_precision(obs, full.posterior_of(), models)
+    lo = {m: float("nan") for m in models}
+    hi = dict(lo)
+    pairs = obs.drop_duplicates(["model", "pair_id"])[["query", "pair_id", "model"]]
+    queries = pd.Index(sorted(pairs["query"].astype(str).unique()))
+    if len(queries) >= 2 and n_boot > 0:
+        pair_query = dict(zip(pairs["pair_id"], pairs["query"].astype(str)))
+        gold = j[j["pair_id"].isin(list(known))]
+        rest = j[j["pair_id"].map(pair_query).notna() & ~j["pair_id"].isin(list(known))]
+        ann_codes, _ = pd.factorize(pd.concat([gold["annotator"], rest["annotator"]]).astype(str))
+        gold_ann, rest_ann = ann_codes[:len(gold)], ann_codes[len(gold):]
+        pair_codes, pair_index = pd.factorize(pd.concat([pairs["pair_id"], rest["pair_id"]]))
+        n_pairs = len(pair_index)
+        q_of_rest = queries.get_indexer(rest["pair_id"].map(pair_query))
+        q_of_pairs = queries.get_indexer(pairs["query"].astype(str))
+        rest_by_q = [np.flatnonzero(q_of_rest == q) for q in range(len(queries))]
+        pairs_by_q = [np.flatnonzero(q_of_pairs == q) for q in range(len(queries))]
+        rest_pair, rest_y = pair_codes[len(pairs):], rest["y"].to_numpy(float)
+        pair_code_of_row, model_of_row = pair_codes[:len(pairs)], pairs["model"].astype(str).to_numpy()
+        gold_items = -1 - pd.factorize(gold["pair_id"])[0]           # negative ids: never a resampled pair's
+        gold_known = {-1 - i: known[p] for i, p in enumerate(pd.unique(gold["pair_id"]))}
+        rng = np.random.default_rng(seed)
+        draws = {m: [] for m in models}
+        for _ in range(n_boot):
+            picked = rng.integers(0, len(queries), len(queries))
+            rows = [(rest_by_q[q], c) for c, q in enumerate(picked)]
+            idx = np.concatenate([r for r, _ in rows]) if rows else np.zeros(0, int)
+            copy = np.concatenate([np.full(len(r), c) for r, c in rows]) if rows else np.zeros(0, int)
+            items = np.concatenate([gold_items, copy * n_pairs + rest_pair[idx]])
+            ds = dawid_skene(items, np.concatenate([gold_ann, rest_ann[idx]]),
+                             np.concatenate([gold["y"].to_numpy(float), rest_y[idx]]), known=gold_known)
+            prow = [(pairs_by_q[q], c) for c, q in enumerate(picked)]
+            r_idx = np.concatenate([r for r, _ in prow])
+            r_copy = np.concatenate([np.full(len(r), c) for r, c in prow])
+            at = pd.Index(ds.items).get_indexer(r_copy * n_pairs + pair_code_of_row[r_idx])
+            values = np.where(at >= 0, ds.posterior[np.maximum(at, 0)], np.nan)  # a pair nobody judged: none
+            frame = pd.DataFrame({"model": model_of_row[r_idx], "p": values}).dropna()
+            means = frame.groupby("model")["p"].mean()
+            for m in models:
+                if m in means.index:
+                    draws[m].append(float(means[m]))
+        for m in models:
+            if len(draws[m]) >= 2:
+                lo[m], hi[m] = (float(v) for v in np.quantile(draws[m], [alpha / 2, 1 - alpha / 2]))
+    point["ci_low"] = [lo[m] for m in point["model"]]
+    point["ci_high"] = [hi[m] for m in point["model"]]
+    return point
 
 
 # ----------------------------------------------------------------------------------------------- sizing

@@ -28,6 +28,7 @@ from db.store import StoreError
 GOLD_ACCURACY_THRESHOLD = 0.7
 MIN_GOLD_FOR_FLAG = 3
 DEFAULT_SECONDS_PER_JUDGMENT = 10.0
+CORRECTED_BOOTSTRAP = 400  # resamples behind the corrected precision's interval
 TIDY_COLUMNS = ["study", "judgment_id", "pair_id", "query_product_id", "candidate_product_id", "is_gold",
                 "gold_label", "models", "ranks", "annotator", "verdict", "failure_modes", "comment", "seconds_taken",
                 "created_at", "updated_at"]
@@ -59,23 +60,38 @@ def comparisons(engine: Engine, study_id: int, basis: str = "all") -> pd.DataFra
     return human.paired_comparisons(obs, _study_models(engine, study_id))
 
 
-def fit_dawid_skene(engine: Engine, study_id: int) -> human.DawidSkene | None:
-    """Dawid–Skene over every non-skipped judgment of the study, gold pairs clamped; None without judgments."""
+def _ds_inputs(engine: Engine, study_id: int) -> tuple[pd.DataFrame, dict] | None:
+    """Every non-skipped judgment as (pair_id, annotator, y), and the gold pairs' known answers; None without any."""
     j = judgment_frame(engine, study_id)
     j = j[j["compatible"].notna()]
     if j.empty:
         return None
     gold = j[j["is_gold"] & j["gold_label"].notna()].drop_duplicates("pair_id")
     known = {int(p): int(bool(g)) for p, g in zip(gold["pair_id"], gold["gold_label"])}
-    return human.dawid_skene(j["pair_id"].astype(int).tolist(), j["annotator"].tolist(),
-                             j["compatible"].astype(bool).astype(float).to_numpy(), known=known)
+    return pd.DataFrame({"pair_id": j["pair_id"].astype(int).to_numpy(), "annotator": j["annotator"].astype(str),
+                         "y": j["compatible"].astype(bool).astype(float).to_numpy()}), known
 
 
-def corrected(engine: Engine, study_id: int, ds: human.DawidSkene | None = None) -> pd.DataFrame:
-    """Raw precision (all judgments) beside the Dawid–Skene corrected one, per model."""
-    ds = ds or fit_dawid_skene(engine, study_id)
+def fit_dawid_skene(engine: Engine, study_id: int) -> human.DawidSkene | None:
+    """Dawid–Skene over every non-skipped judgment of the study, gold pairs clamped; None without judgments."""
+    made = _ds_inputs(engine, study_id)
+    if made is None:
+        return None
+    j, known = made
+    return human.dawid_skene(j["pair_id"].tolist(), j["annotator"].tolist(), j["y"].to_numpy(), known=known)
+
+
+def corrected(engine: Engine, study_id: int, n_boot: int = CORRECTED_BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
+    """Raw precision (all judgments) beside the Dawid–Skene corrected one, per model, with the corrected one's
+    95% interval (bootstrap over queries, ``human.corrected_precision_intervals``; ``n_boot`` 0: none)."""
     obs, _ = study_observations(engine, study_id, "all")
-    return human.corrected_precision(obs, ds.posterior_of() if ds else {}, _study_models(engine, study_id))
+    models = _study_models(engine, study_id)
+    made = _ds_inputs(engine, study_id)
+    if made is None:
+        out = human.corrected_precision(obs, {}, models)
+        return out.assign(ci_low=float("nan"), ci_high=float("nan"))
+    j, known = made
+    return human.corrected_precision_intervals(j, obs, known, models, n_boot=n_boot, seed=seed)
 
 
 def annotator_quality(engine: Engine, study_id: int, threshold: float = GOLD_ACCURACY_THRESHOLD,
@@ -148,7 +164,7 @@ def study_report(engine: Engine, study_id: int, basis: str = "all") -> dict[str,
             "comparisons": [dict(r, text=human.comparison_text(r)) for r in comp.to_dict("records")],
             "agreement": {k: v for k, v in agreement(engine, study_id).items() if k != "pairwise"},
             "annotators": annotator_quality(engine, study_id, ds=ds).to_dict("records"),
-            "corrected": corrected(engine, study_id, ds).to_dict("records"),
+            "corrected": corrected(engine, study_id).to_dict("records"),
             "review_queue": queue_counts(engine, study_id)}
 
 
@@ -175,11 +191,13 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(f"  {a['annotator']:<20} gold {f(a['gold_accuracy'])} of {a['gold_judged']}, agreement "
                      f"{f(a['agreement'])}, {f(a['median_seconds'], False)} s, sens {f(a['ds_sensitivity'])} spec "
                      f"{f(a['ds_specificity'])}" + ("  FLAGGED: gold accuracy below threshold" if a["flagged"] else ""))
-    lines += ["", "precision corrected for annotator error (Dawid–Skene):"]
+    lines += ["", "precision corrected for annotator error (Dawid–Skene; 95% CI, bootstrap over queries):"]
     for c in rep["corrected"]:
         if c["raw_precision"] == c["raw_precision"]:
+            ci = ("" if c["ci_low"] != c["ci_low"] else
+                  f" ({100 * c['ci_low']:.1f}–{100 * c['ci_high']:.1f})")
             lines.append(f"  {c['model']:<20} raw {100 * c['raw_precision']:.1f}%  corrected "
-                         f"{100 * c['corrected_precision']:.1f}%")
+                         f"{100 * c['corrected_precision']:.1f}%{ci}")
     q = rep["review_queue"]
     lines += ["", f"review queue: {q['open']} open, {q['resolved']} resolved"]
     return "\n".join(lines)

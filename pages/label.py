@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import auth, loaders, widgets
 from app.widgets import md
-from db import accounts, store
+from db import store
 from db.store import StoreError
 
 ROOT_GUIDELINES = loaders.PROJECT_ASSETS / "guidelines.md"
@@ -22,25 +22,10 @@ st.title("Label pairs")
 guidelines = ROOT_GUIDELINES.read_text(encoding="utf-8")
 summary, _, _ = guidelines.partition("\n---\n")
 
-if account is not None:  # the signed-in account's annotator row
-    name = account.annotator or accounts.bind_annotator(eng, account.account_id).annotator
-    with st.sidebar:
-        st.header("Annotator")
-        st.text(f"Labelling as {name}")
-else:
-    with st.sidebar:
-        st.header("Annotator")
-        name = st.text_input("Your name", key="annotator", placeholder="e.g. Ana",
-                             help="Judgments are stored under this name; no anonymous judgments.").strip()
-    if not name:
-        st.info("Sign in with your name in the sidebar to start labeling.", icon=":material/badge:")
-        st.stop()
-    try:
-        store.get_or_create_annotator(eng, name)
-    except StoreError as e:
-        st.error(md(e))
-        st.stop()
-
+st.sidebar.header("Annotator")
+name = auth.acting_name(eng, account, acting_as="Labelling as", key="annotator", placeholder="e.g. Ana",
+                        prompt="Sign in with your name in the sidebar to start labeling.",
+                        help="Judgments are stored under this name; no anonymous judgments.")
 
 
 @st.dialog("Labelling guidelines", width="large")

@@ -150,12 +150,13 @@ if len(flagged):
 st.dataframe(quality, hide_index=True, key="quality_table",
              column_config={c: st.column_config.NumberColumn(format="%.2f")
                             for c in ("gold_accuracy", "agreement", "ds_sensitivity", "ds_specificity")})
-corr = report.corrected(eng, sid, ds)
+corr = report.corrected(eng, sid)
 st.caption("Precision corrected for annotator error: the mean Dawid–Skene posterior that a model's pairs are "
-           "compatible, beside the raw precision of all judgments.")
+           "compatible, beside the raw precision of all judgments; its 95% interval is a bootstrap over queries "
+           f"({report.CORRECTED_BOOTSTRAP} resamples, Dawid–Skene refitted on each).")
 st.dataframe(corr, hide_index=True, key="corrected_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("raw_precision", "corrected_precision")})
+                            for c in ("raw_precision", "corrected_precision", "ci_low", "ci_high")})
 
 st.subheader("Offline metrics beside human precision")
 offline = stats.load_offline_metrics(eng, wide=True)

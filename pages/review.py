@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import auth, loaders, widgets
 from app.widgets import md
-from db import accounts, adjudication, report, store
+from db import adjudication, report, store
 from db.store import StoreError
 
 account = auth.require_page("review")
@@ -15,19 +15,8 @@ st.title("Review")
 st.caption("Pairs on which annotators disagree, and gold pairs answered wrongly. Your verdict is stored beside the "
            "annotators' judgments, never over them; Results can then be computed on adjudicated verdicts.")
 
-if account is not None:
-    name = account.annotator or accounts.bind_annotator(eng, account.account_id).annotator
-    st.sidebar.text(f"Adjudicating as {name}")
-else:
-    name = st.sidebar.text_input("Your name", key="adjudicator", placeholder="e.g. Maria").strip()
-    if not name:
-        st.info("Type your name in the sidebar to adjudicate.", icon=":material/badge:")
-        st.stop()
-    try:
-        store.get_or_create_annotator(eng, name)
-    except StoreError as e:
-        st.error(md(e))
-        st.stop()
+name = auth.acting_name(eng, account, acting_as="Adjudicating as", key="adjudicator", placeholder="e.g. Maria",
+                        prompt="Type your name in the sidebar to adjudicate.")
 
 study = loaders.study_picker(eng, key="review_study")
 flagged = report.annotator_quality(eng, study.study_id)

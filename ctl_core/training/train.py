@@ -342,6 +342,24 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
     return pd.DataFrame(rows)
 
 
+
+def _step_and_optimizer(config: TrainConfig, outfits: np.ndarray, cats: np.ndarray, heads: nn.Module,
+                        device: torch.device, backbone_params=None) -> tuple["_Step", torch.optim.Optimizer]:
+    """The method's sampler and loss (on ``device``) and one optimizer over the heads, the trainable backbone part
+    (``backbone_params``, at ``config.backbone_lr``) and the loss's own parameters (proxies, at a scaled lr)."""
+    try:
+        step = _Step(config, outfits, cats, config.embed_dim)
+    except AssertionError as e:
+        raise TrainingError(f"cannot train {config.method}: {e}") from None
+    step.loss.to(device)
+    params = [{"params": heads.parameters()}]
+    if backbone_params is not None:
+        params.append({"params": backbone_params, "lr": config.backbone_lr})
+    if any(True for _ in step.loss.parameters()):
+        params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
+    return step, _optimizer(config, params)
+
+
 def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories: np.ndarray | list,
                 config: TrainConfig, progress: Progress | None = None,
                 val: tuple[np.ndarray, np.ndarray | list, np.ndarray | list] | None = None,
@@ -377,15 +395,7 @@ def train_heads(features: np.ndarray, outfit_ids: np.ndarray | list, categories:
         torch.manual_seed(config.seed)
         heads = CTLHeads(HeadsConfig(in_dim=features.shape[1], embed_dim=config.embed_dim, metadata=vocab,
                                      meta_dim=config.meta_dim, meta_dropout=config.meta_dropout)).to(device)
-        try:
-            step = _Step(config, outfits, cats, config.embed_dim)
-        except AssertionError as e:
-            raise TrainingError(f"cannot train {config.method}: {e}") from None
-        step.loss.to(device)
-        params = [{"params": heads.parameters()}]
-        if any(True for _ in step.loss.parameters()):
-            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
-        optimizer = _optimizer(config, params)
+        step, optimizer = _step_and_optimizer(config, outfits, cats, heads, device)
         feats_t = torch.as_tensor(features, device=device)
         evaluate = None
         if val is not None:
@@ -438,15 +448,7 @@ def train_end_to_end(ws: Workspace, sources: list[tuple[str, tuple | None]], out
         torch.manual_seed(config.seed)
         heads = CTLHeads(HeadsConfig(in_dim=backbone.num_features, embed_dim=config.embed_dim)).to(device)
         backbone.to(device)
-        try:
-            step = _Step(config, outfits, cats, config.embed_dim)
-        except AssertionError as e:
-            raise TrainingError(f"cannot train {config.method}: {e}") from None
-        step.loss.to(device)
-        params = [{"params": heads.parameters()}, {"params": backbone.parameters(), "lr": config.backbone_lr}]
-        if any(True for _ in step.loss.parameters()):
-            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
-        optimizer = _optimizer(config, params)
+        step, optimizer = _step_and_optimizer(config, outfits, cats, heads, device, backbone.parameters())
         loader = torch.utils.data.DataLoader(images, batch_sampler=step.sampler, num_workers=config.num_workers,
                                              pin_memory=device.type == "cuda")
         curves = _run_epochs(config, step, heads, lambda: ((idx.numpy(), x) for x, idx in loader),
@@ -498,14 +500,7 @@ def train_partial(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit
             heads = copy.deepcopy(init_heads)
             heads.input_norm.reset_running_stats()  # the fine-tuned features' statistics from here on
         heads = heads.to(device)
-        try:
-            step = _Step(config, outfits, cats, config.embed_dim)
-        except AssertionError as e:
-            raise TrainingError(f"cannot train {config.method}: {e}") from None
-        step.loss.to(device)
-        params = [{"params": heads.parameters()}, {"params": top.parameters(), "lr": config.backbone_lr}]
-        if any(True for _ in step.loss.parameters()):
-            params.append({"params": step.loss.parameters(), "lr": config.lr * config.proxy_lr_scale})
+        step, optimizer = _step_and_optimizer(config, outfits, cats, heads, device, top.parameters())
         extra = None
         if examples is not None:
             ex_maps = examples[0].maps[torch.as_tensor(examples[0].rows)].numpy()
@@ -519,7 +514,7 @@ def train_partial(ws: Workspace, sources: list[tuple[str, tuple | None]], outfit
                                                  batch_sampler=step.sampler, num_workers=config.num_workers)
             batches = lambda: ((idx.numpy(), x) for x, idx in loader)
             forward = lambda x: top(x.to(device, non_blocking=True))
-        curves.append(_run_epochs(config, step, heads, batches, forward, _optimizer(config, params), device,
+        curves.append(_run_epochs(config, step, heads, batches, forward, optimizer, device,
                                   progress, None, [heads], chunk=None if inputs is not None else config.chunk_size,
                                   per_step=inputs is None, extra_category=extra).assign(phase="partial"))
     if inputs is not None:

@@ -242,7 +242,8 @@ def _old_interval(obs: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
 
 
 def study_statistics(config: SimConfig, judgments: pd.DataFrame, sources: pd.DataFrame,
-                     with_old: bool = True, with_ds: bool = True) -> dict[str, Any]:
+                     with_old: bool = True, with_ds: bool = True, corrected_boot: int = 0,
+                     seed: int = 0) -> dict[str, Any]:
     models = config.models
     obs = observations(judgments, sources)
     prec = human.precision_table(obs, models).set_index("model")
@@ -253,10 +254,16 @@ def study_statistics(config: SimConfig, judgments: pd.DataFrame, sources: pd.Dat
     if with_ds:
         j = judgments[judgments["compatible"].notna()]
         gold = j[j["is_gold"].astype(bool)].drop_duplicates("pair_id")
-        ds = human.dawid_skene(j["pair_id"].astype(int).to_numpy(), j["annotator"].tolist(),
-                               j["compatible"].astype(bool).astype(float).to_numpy(),
-                               known={int(p): int(bool(g)) for p, g in zip(gold["pair_id"], gold["gold_label"])})
-        out["corrected"] = human.corrected_precision(obs, ds.posterior_of(), models).set_index("model")
+        known = {int(p): int(bool(g)) for p, g in zip(gold["pair_id"], gold["gold_label"])}
+        if corrected_boot > 0:  # with its bootstrap interval (``human.corrected_precision_intervals``)
+            frame = pd.DataFrame({"pair_id": j["pair_id"].astype(int).to_numpy(), "annotator": j["annotator"].tolist(),
+                                  "y": j["compatible"].astype(bool).astype(float).to_numpy()})
+            out["corrected"] = human.corrected_precision_intervals(frame, obs, known, models, n_boot=corrected_boot,
+                                                                   seed=seed).set_index("model")
+        else:
+            ds = human.dawid_skene(j["pair_id"].astype(int).to_numpy(), j["annotator"].tolist(),
+                                   j["compatible"].astype(bool).astype(float).to_numpy(), known=known)
+            out["corrected"] = human.corrected_precision(obs, ds.posterior_of(), models).set_index("model")
     return out
 
 
@@ -279,15 +286,18 @@ class CoverageResult:
     corrected_bias_points: dict[str, float]
     truth: dict
     seconds: float
+    corrected_coverage: float | None = None  # the corrected precision's bootstrap interval vs the true precision
+    corrected_boot: int = 0                  # its resamples (0: not measured)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def run_coverage(config: SimConfig, studies: int = 1000, seed: int = 0, db_every: int = 100,
-                 progress: Callable[[str, int, int], None] | None = None) -> CoverageResult:
+                 progress: Callable[[str, int, int], None] | None = None, corrected_boot: int = 0) -> CoverageResult:
     """``studies`` simulated studies of one design; every ``db_every``-th (0: none) also through the database,
-    whose results must equal the in-memory path's."""
+    whose results must equal the in-memory path's. ``corrected_boot`` > 0: also the coverage of the corrected
+    precision's bootstrap interval (that many resamples a study) of the true precision of the pairs."""
     config.check()
     tr = truth(config)
     models = config.models
@@ -300,11 +310,12 @@ def run_coverage(config: SimConfig, studies: int = 1000, seed: int = 0, db_every
     width, dwidth = [], []
     raw_err = {m: [] for m in models}
     cor_err = {m: [] for m in models}
+    ccov = 0
     n_db = 0
     t0 = time.perf_counter()
     for i in range(studies):
         st = draw_study(config, rng, tr)
-        res = study_statistics(config, st.judgments, st.sources)
+        res = study_statistics(config, st.judgments, st.sources, corrected_boot=corrected_boot, seed=i)
         if db_every and i % db_every == 0:
             j_db, s_db = study_through_db(config, st)
             res_db = study_statistics(config, j_db, s_db, with_old=False, with_ds=False)
@@ -323,6 +334,9 @@ def run_coverage(config: SimConfig, studies: int = 1000, seed: int = 0, db_every
             width.append(p.at[m, "ci_high"] - p.at[m, "ci_low"])
             raw_err[m].append(p.at[m, "precision"] - tr.pair_precision[m])
             cor_err[m].append(res["corrected"].at[m, "corrected_precision"] - tr.pair_precision[m])
+            if corrected_boot:
+                c = res["corrected"]
+                ccov += bool(c.at[m, "ci_low"] <= tr.pair_precision[m] <= c.at[m, "ci_high"])
         for r in res["comparisons"].itertuples(index=False):
             name = f"{r.model_a} vs {r.model_b}"
             t = tr.judged_precision[r.model_a] - tr.judged_precision[r.model_b]
@@ -343,7 +357,8 @@ def run_coverage(config: SimConfig, studies: int = 1000, seed: int = 0, db_every
         raw_bias_points={m: 100 * float(np.mean(v)) for m, v in raw_err.items()},
         corrected_bias_points={m: 100 * float(np.mean(v)) for m, v in cor_err.items()},
         truth={"pair_precision": tr.pair_precision, "judged_precision": tr.judged_precision},
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0,
+        corrected_coverage=ccov / (n * len(models)) if corrected_boot else None, corrected_boot=corrected_boot)
 
 
 def coverage_table(results: Sequence[CoverageResult]) -> str:
@@ -352,6 +367,10 @@ def coverage_table(results: Sequence[CoverageResult]) -> str:
              "paired-difference CI coverage | old interval's coverage | mean CI width (points) | "
              "mean difference CI width | power: triplet vs siamese |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    corrected = any(r.corrected_coverage is not None for r in results)
+    if corrected:
+        lines[0] += " corrected precision CI coverage (bootstrap) | corrected bias (points) |"
+        lines[1] += "---:|---:|"
     for r in results:
         c = r.config
         key = next((k for k in r.rejection_rate_by_pair if "siamese" in k and "triplet" in k), None)
@@ -360,6 +379,10 @@ def coverage_table(results: Sequence[CoverageResult]) -> str:
                      f"{100 * r.precision_coverage:.1f}% | {100 * r.diff_coverage:.1f}% | "
                      f"{100 * r.old_precision_coverage:.1f}% | {r.mean_ci_width_points:.1f} | "
                      f"{r.mean_diff_ci_width_points:.1f} | {power} |")
+        if corrected:
+            cc = "—" if r.corrected_coverage is None else f"{100 * r.corrected_coverage:.1f}%"
+            bias = ", ".join(f"{v:+.1f}" for v in r.corrected_bias_points.values())
+            lines[-1] += f" {cc} | {bias} |"
     return "\n".join(lines)
 
 
@@ -373,13 +396,15 @@ def _commit() -> str:
 
 def run_designs(annotators: Sequence[int] = (1, 2, 3), queries: Sequence[int] = (60, 120, 300), studies: int = 1000,
                 seed: int = 0, db_every: int = 100, base: SimConfig | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> list[CoverageResult]:
+                progress: Callable[[str, int, int], None] | None = None,
+                corrected_boot: int = 0) -> list[CoverageResult]:
     base = base or SimConfig()
     out = []
     for k in annotators:
         for q in queries:
             out.append(run_coverage(replace(base, annotators=k, queries=q), studies=studies,
-                                    seed=seed + 1000 * k + q, db_every=db_every, progress=progress))
+                                    seed=seed + 1000 * k + q, db_every=db_every, progress=progress,
+                                    corrected_boot=corrected_boot))
     return out
 
 

@@ -115,6 +115,23 @@ def write_result(out_dir: str | os.PathLike, name: str, title: str, body: str, d
     return md
 
 
+def script_command(argv: list[str]) -> str:
+    """A script's command line as run from the repository root (for its stamp)."""
+    import shlex
+    script = Path(argv[0])
+    try:
+        script = script.resolve().relative_to(PROJECT_ROOT)
+    except ValueError:
+        pass
+    return " ".join(shlex.quote(a) for a in [".venv/bin/python", str(script), *argv[1:]])
+
+
+def write_script_result(name: str, title: str, body: str, data: dict, started: Stamp,
+                        out_dir: str | os.PathLike = RESULTS_DIR) -> Path:
+    """``write_result`` for a script run with ``--results``: ``started`` is the stamp taken when it began."""
+    return write_result(out_dir, name, title, body, data, started.finish())
+
+
 def result_body(md_path: str | os.PathLike) -> str:
     """The part of a results .md below its body mark (what a README block holds)."""
     text = Path(md_path).read_text(encoding="utf-8")

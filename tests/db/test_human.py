@@ -151,6 +151,15 @@ def test_simulation_coverage_on_a_small_run():
     assert "| 2 | 40 |" in human_sim.coverage_table([res])
 
 
+def test_simulation_measures_the_corrected_intervals_coverage_when_asked():
+    res = human_sim.run_coverage(SimConfig(queries=20, annotators=2), studies=4, seed=1, db_every=0, corrected_boot=20)
+    assert res.corrected_boot == 20 and 0.0 <= res.corrected_coverage <= 1.0
+    table = human_sim.coverage_table([res])
+    assert "corrected precision CI coverage (bootstrap)" in table and f"{100 * res.corrected_coverage:.1f}%" in table
+    plain = human_sim.run_coverage(SimConfig(queries=20, annotators=2), studies=2, seed=1, db_every=0)
+    assert plain.corrected_coverage is None and "corrected precision" not in human_sim.coverage_table([plain])
+
+
 def test_write_coverage_stamps_commit_date_and_command(tmp_path):
     res = human_sim.run_coverage(SimConfig(queries=10, annotators=1), studies=3, db_every=0)
     js, md = human_sim.write_coverage([res], tmp_path / "cov", "python -m ctl_core study simulate --studies 3")
@@ -158,3 +167,62 @@ def test_write_coverage_stamps_commit_date_and_command(tmp_path):
     assert "study simulate --studies 3" in text and "Commit" in text
     import json
     assert json.loads(js.read_text())["results"][0]["studies"] == 3
+
+
+def _planted_study(queries: int, seed: int, precisions=(("a", 0.55), ("b", 0.75)), top_k: int = 5):
+    """Judgments of a study with planted truth: per-query shifts (queries differ), three annotators of known
+    sensitivity/specificity judging every pair, 30 gold pairs of known answer judged by all three."""
+    rng = np.random.default_rng(seed)
+    se, sp = (0.9, 0.8, 0.75), (0.85, 0.9, 0.7)
+    jrows, orows, known, pid = [], [], {}, 0
+    for q in range(queries):
+        shift = rng.normal(0, 0.8)
+        for model, p in precisions:
+            logit = np.log(p / (1 - p)) + shift
+            for _ in range(top_k):
+                truth = rng.random() < 1 / (1 + np.exp(-logit))
+                for a in range(3):
+                    y = rng.random() < (se[a] if truth else 1 - sp[a])
+                    jrows.append((pid, f"a{a}", float(y)))
+                    orows.append((f"q{q}", pid, model, float(y)))
+                pid += 1
+    for _ in range(30):
+        truth = rng.random() < 0.5
+        known[pid] = int(truth)
+        for a in range(3):
+            jrows.append((pid, f"a{a}", float(rng.random() < (se[a] if truth else 1 - sp[a]))))
+        pid += 1
+    return (pd.DataFrame(jrows, columns=["pair_id", "annotator", "y"]),
+            pd.DataFrame(orows, columns=human.OBS_COLUMNS), known)
+
+
+def _population_precision(p: float, sd: float = 0.8, n: int = 400_000) -> float:
+    z = np.random.default_rng(99).normal(0, sd, n)
+    return float(np.mean(1 / (1 + np.exp(-(np.log(p / (1 - p)) + z)))))
+
+
+def test_corrected_precision_has_a_query_bootstrap_interval_around_the_planted_truth():
+    j, obs, known = _planted_study(queries=80, seed=3)
+    out = human.corrected_precision_intervals(j, obs, known, ["a", "b"], n_boot=150, seed=0).set_index("model")
+    ds = human.dawid_skene(j["pair_id"].tolist(), j["annotator"].tolist(), j["y"].to_numpy(), known=known)
+    plain = human.corrected_precision(obs, ds.posterior_of(), ["a", "b"]).set_index("model")
+    assert out["corrected_precision"].to_numpy() == pytest.approx(plain["corrected_precision"].to_numpy())
+    for m, p in (("a", 0.55), ("b", 0.75)):
+        truth = _population_precision(p)
+        assert out.loc[m, "ci_low"] < out.loc[m, "corrected_precision"] < out.loc[m, "ci_high"]
+        assert out.loc[m, "ci_low"] < truth < out.loc[m, "ci_high"]
+        if m == "b":  # annotators' errors pull the raw share towards one half; the correction undoes it
+            assert abs(out.loc[m, "raw_precision"] - truth) > abs(out.loc[m, "corrected_precision"] - truth)
+    again = human.corrected_precision_intervals(j, obs, known, ["a", "b"], n_boot=150, seed=0)
+    assert again["ci_low"].tolist() == out["ci_low"].tolist()                   # seeded
+    wide = out["ci_high"] - out["ci_low"]
+    j4, obs4, known4 = _planted_study(queries=320, seed=4)
+    out4 = human.corrected_precision_intervals(j4, obs4, known4, ["a", "b"], n_boot=150, seed=0).set_index("model")
+    narrow = out4["ci_high"] - out4["ci_low"]
+    assert (narrow < 0.8 * wide).all()  # queries: half with 4x as many; the fixed gold set (rates) does not shrink
+
+
+def test_corrected_precision_interval_is_missing_not_invented_with_one_query():
+    j, obs, known = _planted_study(queries=1, seed=5)
+    out = human.corrected_precision_intervals(j, obs, known, ["a", "b", "c"], n_boot=50)
+    assert out["ci_low"].isna().all() and out.loc[out["model"] == "c", "pairs"].item() == 0

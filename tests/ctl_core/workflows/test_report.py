@@ -82,6 +82,17 @@ def test_quick_report_writes_stamped_tables_from_the_demo_workspace(demo_ws_copy
     assert not (out / "serving.json").exists()                  # --quick: no benchmark
 
 
+def test_a_scripts_results_file_is_stamped_with_its_command_line(tmp_path):
+    from ctl_core.workflows.results import Stamp, script_command, write_script_result
+    cmd = script_command([str(PROJECT_ROOT / "scripts" / "check_slots.py"), "--n", "2000", "--results"])
+    assert cmd == ".venv/bin/python scripts/check_slots.py --n 2000 --results"
+    md = write_script_result("slots_x", "Slot rule on x", "```text\n0 of 10\n```", {"same_slot": 0},
+                             Stamp.now(cmd), out_dir=tmp_path)
+    data = json.loads((tmp_path / "slots_x.json").read_text())
+    assert data["stamp"]["command"] == cmd and data["data"] == {"same_slot": 0}
+    assert result_body(md).strip() == "```text\n0 of 10\n```" and "check_slots.py --n 2000" in md.read_text()
+
+
 def test_the_build_table_puts_the_imports_wall_time_before_the_build_steps(tmp_path):
     from ctl_core.workflows.report import build_time_table
     ws = Workspace.at(tmp_path)
@@ -142,6 +153,26 @@ def test_real_workspace_tables_on_a_tiny_fixture(demo_ws_copy, tmp_path):
     t4 = next(r for r in rows if r["method"] == cats["method"])
     assert cats["total"]["test_items"] == t4["n_category_acc"]                 # Table 4's own test items
     assert cats["total"]["test_items_acc"] == pytest.approx(t4["category_acc"])
+
+
+def test_the_tuning_table_trains_each_setting_on_the_validation_split_only(demo_ws_copy, monkeypatch):
+    from ctl_core.training import validation
+    from ctl_core.workflows.report import tuning_table
+    seen = []
+    real = validation.validate
+
+    def spy(ws, config, **kw):
+        seen.append(config)
+        return real(ws, config, **kw)
+    monkeypatch.setattr(validation, "validate", spy)
+    settings = (("paper, 2 epochs", {"recipe": "paper", "epochs": 2}),
+                ("4 negatives, 2 epochs", {"recipe": "paper", "epochs": 2, "negatives_per_positive": 4}))
+    text, data = tuning_table(demo_ws_copy, ReportConfig(**TINY), settings=settings)
+    assert [c.negatives_per_positive for c in seen] == [1, 4] and all(c.epochs == 2 for c in seen)
+    rows = data["settings"]
+    assert [r["setting"] for r in rows] == ["paper, 2 epochs", "4 negatives, 2 epochs"]
+    assert all(0 <= r["FITB"] <= 1 and r["n_fitb"] > 0 for r in rows)
+    assert f"| paper, 2 epochs | {rows[0]['FITB'] * 100:.1f} |" in text and "The test split is not read" in text
 
 
 def test_the_stored_product_shot_labels_say_who_labelled_them_and_how():
