@@ -523,15 +523,16 @@ TUNING_SETTINGS: tuple[tuple[str, dict], ...] = (
 
 
 def tuning_table(ws: Workspace, cfg: ReportConfig, progress: Progress | None = None,
-                 settings: Sequence[tuple[str, dict]] = TUNING_SETTINGS) -> tuple[str, dict]:
+                 settings: Sequence[tuple[str, dict]] = TUNING_SETTINGS, validation=None) -> tuple[str, dict]:
     """The validation split's tuning table of triplet-category (``train --validate``: 15% of the TRAINING outfits
     held out, seed 1; the test split is not read): each setting trained on the rest and scored there."""
     from ctl_core.training.train import TrainConfig
     from ctl_core.training.validation import ValidationConfig, validate
+    validation = validation or ValidationConfig()
     rows, out = [], []
     for label, overrides in settings:
         res = validate(ws, TrainConfig(method="triplet-category", seed=cfg.seed, **overrides),
-                       backbone_name=cfg.backbone, config_v=ValidationConfig(), progress=progress)
+                       backbone_name=cfg.backbone, config_v=validation, progress=progress)
         fitb, n = float(res["FITB"]), int(res["n_fitb"])
         out.append({"setting": label, "overrides": {k: list(v) if isinstance(v, tuple) else v
                                                     for k, v in overrides.items()},
@@ -540,7 +541,8 @@ def tuning_table(ws: Workspace, cfg: ReportConfig, progress: Progress | None = N
                     "train_seconds": round(float(res["train_seconds"]), 1)})
         rows.append([label, _pct(fitb), _wilson_text(fitb, n), _pct(res["R@10"]), f"{res['train_seconds']:.0f}"])
     text = _md_table(["setting (validation, triplet-category)", "FITB", "95% CI", "R@10", "training s"], rows)
-    text += (f"\n\nValidation: {_int(out[0]['n_val_outfits'])} outfits held out of the training split (seed 1), "
+    text += (f"\n\nValidation: {_int(out[0]['n_val_outfits'])} outfits held out of the training split (seed "
+             f"{validation.seed}), "
              f"{_int(out[0]['n_fitb'])} FITB questions, {_int(out[0]['n_queries'])} R@K queries; trained on the other "
              f"{_int(out[0]['n_fit_outfits'])}. The test split is not read. One seed each.")
     return text, {"settings": out}

@@ -167,7 +167,9 @@ def test_the_tuning_table_trains_each_setting_on_the_validation_split_only(demo_
     monkeypatch.setattr(validation, "validate", spy)
     settings = (("paper, 2 epochs", {"recipe": "paper", "epochs": 2}),
                 ("4 negatives, 2 epochs", {"recipe": "paper", "epochs": 2, "negatives_per_positive": 4}))
-    text, data = tuning_table(demo_ws_copy, ReportConfig(**TINY), settings=settings)
+    from ctl_core.evaluation.protocol import EvalConfig
+    small = validation.ValidationConfig(fraction=0.5, eval=EvalConfig(outfit_size=3))  # the tiny demo's outfits
+    text, data = tuning_table(demo_ws_copy, ReportConfig(**TINY), settings=settings, validation=small)
     assert [c.negatives_per_positive for c in seen] == [1, 4] and all(c.epochs == 2 for c in seen)
     rows = data["settings"]
     assert [r["setting"] for r in rows] == ["paper, 2 epochs", "4 negatives, 2 epochs"]
