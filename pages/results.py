@@ -9,6 +9,20 @@ from app import auth, loaders
 from app.widgets import md
 from db import adjudication, human, report, stats, store
 
+
+@st.cache_data(show_spinner="Bootstrapping the corrected precision (Dawid–Skene refitted on each resample)…",
+               max_entries=32)
+def corrected_table(_eng, db: str, study_id: int, version: tuple) -> pd.DataFrame:
+    """``report.corrected`` (400 bootstrap refits: seconds on a large study), kept until a judgment changes."""
+    return report.corrected(_eng, study_id)
+
+
+def judgments_version(engine, study_id: int) -> tuple:
+    """What changes whenever a judgment of the study is added, edited or removed."""
+    j = stats.judgment_frame(engine, study_id)
+    return len(j), str(j["created_at"].max()), str(j["updated_at"].max()), int(j["judgment_id"].sum())
+
+
 auth.require_page("results")
 ws = loaders.workspace()
 eng = loaders.engine(ws)
@@ -150,7 +164,7 @@ if len(flagged):
 st.dataframe(quality, hide_index=True, key="quality_table",
              column_config={c: st.column_config.NumberColumn(format="%.2f")
                             for c in ("gold_accuracy", "agreement", "ds_sensitivity", "ds_specificity")})
-corr = report.corrected(eng, sid)
+corr = corrected_table(eng, str(eng.url), sid, judgments_version(eng, sid))
 st.caption("Precision corrected for annotator error: the mean Dawid–Skene posterior that a model's pairs are "
            "compatible, beside the raw precision of all judgments; its 95% interval is a bootstrap over queries "
            f"({report.CORRECTED_BOOTSTRAP} resamples, Dawid–Skene refitted on each).")
