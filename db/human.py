@@ -297,8 +297,8 @@ def corrected_precision_intervals(judgments: pd.DataFrame, obs: pd.DataFrame, kn
         for m in models:
             if len(draws[m]) >= 2:
                 lo[m], hi[m] = (float(v) for v in np.quantile(draws[m], [alpha / 2, 1 - alpha / 2]))
-    point["ci_low"] = [lo[m] for m in point["model"]]
-    point["ci_high"] = [hi[m] for m in point["model"]]
+    point.insert(point.columns.get_loc("corrected_precision") + 1, "ci_low", [lo[m] for m in point["model"]])
+    point.insert(point.columns.get_loc("ci_low") + 1, "ci_high", [hi[m] for m in point["model"]])
     return point
 
 

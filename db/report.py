@@ -88,8 +88,8 @@ def corrected(engine: Engine, study_id: int, n_boot: int = CORRECTED_BOOTSTRAP, 
     models = _study_models(engine, study_id)
     made = _ds_inputs(engine, study_id)
     if made is None:
-        out = human.corrected_precision(obs, {}, models)
-        return out.assign(ci_low=float("nan"), ci_high=float("nan"))
+        return human.corrected_precision_intervals(pd.DataFrame(columns=["pair_id", "annotator", "y"]), obs, {},
+                                                   models, n_boot=0)
     j, known = made
     return human.corrected_precision_intervals(j, obs, known, models, n_boot=n_boot, seed=seed)
 
