@@ -28,7 +28,9 @@ skipped, with columns ``query`` (the query product), ``pair_id``, ``model`` and 
   interval (``corrected_precision_intervals``) is a percentile bootstrap over queries — the design's clusters —
   refitting Dawid–Skene on each resample (a query drawn twice counts as two queries with their own pairs; gold
   pairs are the fixed calibration set of every resample), so it carries both the sampling of queries and the
-  uncertainty of the estimated annotator rates.
+  uncertainty of the estimated annotator rates — but not the correction's bias: in the simulation (annotators of a
+  pair sharing its difficulty) it covered the true precision only 67–75% of the time
+  (``docs/results/human_eval_corrected_coverage.md``); a sensitivity check, not a citable 95% interval.
 - **Study sizing** (``plan_paired_comparison``): queries needed so that a paired difference of D points is detected
   with the given power, from the variance of the per-query difference, built from variance components (share of
   the judged-scale variance between queries per model, between pairs, between annotators of one pair) — defaults

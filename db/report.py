@@ -191,7 +191,8 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(f"  {a['annotator']:<20} gold {f(a['gold_accuracy'])} of {a['gold_judged']}, agreement "
                      f"{f(a['agreement'])}, {f(a['median_seconds'], False)} s, sens {f(a['ds_sensitivity'])} spec "
                      f"{f(a['ds_specificity'])}" + ("  FLAGGED: gold accuracy below threshold" if a["flagged"] else ""))
-    lines += ["", "precision corrected for annotator error (Dawid–Skene; 95% CI, bootstrap over queries):"]
+    lines += ["", "precision corrected for annotator error (Dawid–Skene; bootstrap interval over queries, which "
+                  "covers only 67-75% in simulation: a sensitivity check, not a citable 95% interval):"]
     for c in rep["corrected"]:
         if c["raw_precision"] == c["raw_precision"]:
             ci = ("" if c["ci_low"] != c["ci_low"] else

@@ -166,8 +166,10 @@ st.dataframe(quality, hide_index=True, key="quality_table",
                             for c in ("gold_accuracy", "agreement", "ds_sensitivity", "ds_specificity")})
 corr = corrected_table(eng, str(eng.url), sid, judgments_version(eng, sid))
 st.caption("Precision corrected for annotator error: the mean Dawid–Skene posterior that a model's pairs are "
-           "compatible, beside the raw precision of all judgments; its 95% interval is a bootstrap over queries "
-           f"({report.CORRECTED_BOOTSTRAP} resamples, Dawid–Skene refitted on each).")
+           "compatible, beside the raw precision of all judgments. ci_low–ci_high: a bootstrap over queries "
+           f"({report.CORRECTED_BOOTSTRAP} resamples, Dawid–Skene refitted on each) that in simulation covered the "
+           "true precision only 67–75% of the time (the correction's bias dominates; see the README): cite the "
+           "precision per model above, and this as a sensitivity check.")
 st.dataframe(corr, hide_index=True, key="corrected_table",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
                             for c in ("raw_precision", "corrected_precision", "ci_low", "ci_high")})
