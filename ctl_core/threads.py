@@ -37,15 +37,10 @@ def free_cores(load: float | None = None, cores: int | None = None) -> int:
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
-_USER_THREADS: int | None = None  # the count the user set before configure_threads filled in the variables
-
-
 def user_threads(environ: dict | None = None) -> int | None:
     """The thread count the user set: ``CTL_THREADS``, else ``OMP_NUM_THREADS`` unless this module wrote it (a
     process started by one of ours inherits the variable with ``CTL_THREADS_CHOSEN_BY``); None when the user set
     none, or set something that is not a positive integer."""
-    if environ is None and _USER_THREADS is not None:
-        return _USER_THREADS
     env = os.environ if environ is None else environ
     chosen = env.get("CTL_THREADS")
     if not chosen and env.get("CTL_THREADS_CHOSEN_BY") != "ctl_core":
@@ -70,21 +65,21 @@ def use_threads(n: int) -> int:
     return n
 
 
+def torch_threads() -> int | None:
+    """The intra-op thread count of torch when it is loaded in this process, else None (torch is not imported)."""
+    return int(sys.modules["torch"].get_num_threads()) if "torch" in sys.modules else None
+
+
 def configure_threads(environ: dict | None = None, set_torch: bool = True) -> int:
     """Set the thread count of torch and the libraries under it to ``CTL_THREADS``, ``OMP_NUM_THREADS`` or
     ``free_cores()``, in that order; returns it. ``set_torch`` False: only the variables of ``environ``."""
-    global _USER_THREADS
     env = os.environ if environ is None else environ
     user = user_threads(env)
     n = user or free_cores()
-    if environ is None:
-        _USER_THREADS = user
-        if user is None:  # child processes (Ray workers, subprocesses) must not read our pick as the user's
-            env["CTL_THREADS_CHOSEN_BY"] = "ctl_core"
+    if environ is None and user is None:  # later reads here and in child processes: our pick, not the user's
+        env["CTL_THREADS_CHOSEN_BY"] = "ctl_core"
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, str(n))
     if set_torch and "torch" in sys.modules:  # already started: its pools read the variables only once
-        import torch
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
+        use_threads(n)
     return n

@@ -280,15 +280,13 @@ def corrected_precision_intervals(judgments: pd.DataFrame, obs: pd.DataFrame, kn
         draws = {m: [] for m in models}
         for _ in range(n_boot):
             picked = rng.integers(0, len(queries), len(queries))
-            rows = [(rest_by_q[q], c) for c, q in enumerate(picked)]
-            idx = np.concatenate([r for r, _ in rows]) if rows else np.zeros(0, int)
-            copy = np.concatenate([np.full(len(r), c) for r, c in rows]) if rows else np.zeros(0, int)
-            items = np.concatenate([gold_items, copy * n_pairs + rest_pair[idx]])
+            idx = np.concatenate([rest_by_q[q] for q in picked])              # G >= 2 draws: never empty
+            copies = np.concatenate([np.full(len(rest_by_q[q]), c) for c, q in enumerate(picked)])
+            items = np.concatenate([gold_items, copies * n_pairs + rest_pair[idx]])
             ds = dawid_skene(items, np.concatenate([gold_ann, rest_ann[idx]]),
                              np.concatenate([gold["y"].to_numpy(float), rest_y[idx]]), known=gold_known)
-            prow = [(pairs_by_q[q], c) for c, q in enumerate(picked)]
-            r_idx = np.concatenate([r for r, _ in prow])
-            r_copy = np.concatenate([np.full(len(r), c) for r, c in prow])
+            r_idx = np.concatenate([pairs_by_q[q] for q in picked])
+            r_copy = np.concatenate([np.full(len(pairs_by_q[q]), c) for c, q in enumerate(picked)])
             at = pd.Index(ds.items).get_indexer(r_copy * n_pairs + pair_code_of_row[r_idx])
             values = np.where(at >= 0, ds.posterior[np.maximum(at, 0)], np.nan)  # a pair nobody judged: none
             frame = pd.DataFrame({"model": model_of_row[r_idx], "p": values}).dropna()

@@ -60,13 +60,11 @@ def comparisons(engine: Engine, study_id: int, basis: str = "all") -> pd.DataFra
     return human.paired_comparisons(obs, _study_models(engine, study_id))
 
 
-def _ds_inputs(engine: Engine, study_id: int) -> tuple[pd.DataFrame, dict] | None:
-    """Every non-skipped judgment as (pair_id, annotator, y), and the gold pairs' known answers; None without any."""
-    j = judgment_frame(engine, study_id)
-    j = j[j["compatible"].notna()]
-    if j.empty:
-        return None
-    gold = j[j["is_gold"] & j["gold_label"].notna()].drop_duplicates("pair_id")
+def ds_inputs(judgments: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Dawid–Skene's input from a judgment frame (``judgment_frame`` columns): every non-skipped judgment as
+    (pair_id, annotator, y) — empty without any — and the gold pairs' known answers."""
+    j = judgments[judgments["compatible"].notna()]
+    gold = j[j["is_gold"].astype(bool) & j["gold_label"].notna()].drop_duplicates("pair_id")
     known = {int(p): int(bool(g)) for p, g in zip(gold["pair_id"], gold["gold_label"])}
     return pd.DataFrame({"pair_id": j["pair_id"].astype(int).to_numpy(), "annotator": j["annotator"].astype(str),
                          "y": j["compatible"].astype(bool).astype(float).to_numpy()}), known
@@ -74,10 +72,9 @@ def _ds_inputs(engine: Engine, study_id: int) -> tuple[pd.DataFrame, dict] | Non
 
 def fit_dawid_skene(engine: Engine, study_id: int) -> human.DawidSkene | None:
     """Dawid–Skene over every non-skipped judgment of the study, gold pairs clamped; None without judgments."""
-    made = _ds_inputs(engine, study_id)
-    if made is None:
+    j, known = ds_inputs(judgment_frame(engine, study_id))
+    if j.empty:
         return None
-    j, known = made
     return human.dawid_skene(j["pair_id"].tolist(), j["annotator"].tolist(), j["y"].to_numpy(), known=known)
 
 
@@ -86,11 +83,7 @@ def corrected(engine: Engine, study_id: int, n_boot: int = CORRECTED_BOOTSTRAP, 
     95% interval (bootstrap over queries, ``human.corrected_precision_intervals``; ``n_boot`` 0: none)."""
     obs, _ = study_observations(engine, study_id, "all")
     models = _study_models(engine, study_id)
-    made = _ds_inputs(engine, study_id)
-    if made is None:
-        return human.corrected_precision_intervals(pd.DataFrame(columns=["pair_id", "annotator", "y"]), obs, {},
-                                                   models, n_boot=0)
-    j, known = made
+    j, known = ds_inputs(judgment_frame(engine, study_id))
     return human.corrected_precision_intervals(j, obs, known, models, n_boot=n_boot, seed=seed)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import tempfile
 import time
 
@@ -35,6 +34,7 @@ from ctl_core.model import backbone as backbone_mod
 from ctl_core.model import ctl_model as model_mod
 from ctl_core.model.heads import CTLHeads, HeadsConfig
 from ctl_core.progress import Progress
+from ctl_core.resources import peak_rss_mb
 from ctl_core.serving.adapter import ModelAdapter
 from ctl_core.serving.index import CategoryIndices, IndexConfig
 from ctl_core.serving.product_shot import PersonDetector, ProductShotScorer
@@ -54,10 +54,6 @@ def _rss_mb() -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def category_sizes(n_items: int) -> dict[str, int]:
@@ -306,7 +302,7 @@ def run_serve_bench(n_items: int = 1_000_000, n_queries: int = 1000, k: int = 10
                   "index_bytes": index_bytes, "index_mb": round(index_bytes / 2**20, 1),
                   "rss_mb": {"start": round(rss0, 1), "corpus": round(rss_corpus, 1),
                              "after_build": round(rss_built, 1), "after_load": round(rss_loaded, 1),
-                             "peak": round(_peak_rss_mb(), 1)}},
+                             "peak": round(peak_rss_mb(), 1)}},
         "latency_ms": p,
         "stage_p50_ms": {key: round(float(np.median(v)), 4) for key, v in stages.items()},
         "baseline_ms": {**b, "what": "exact numpy X@q over all items, filter by category, top-k, same blending"},

@@ -342,7 +342,6 @@ def _run_epochs(config: TrainConfig, step: _Step, heads: CTLHeads,
     return pd.DataFrame(rows)
 
 
-
 def _step_and_optimizer(config: TrainConfig, outfits: np.ndarray, cats: np.ndarray, heads: nn.Module,
                         device: torch.device, backbone_params=None) -> tuple["_Step", torch.optim.Optimizer]:
     """The method's sampler and loss (on ``device``) and one optimizer over the heads, the trainable backbone part

@@ -16,7 +16,6 @@ The wall time of each step goes to ``data/build_report.json`` and is printed.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,8 +33,10 @@ from ctl_core.model.backbone import create_backbone
 from ctl_core.model.export import export_model
 from ctl_core.model.features import item_sources
 from ctl_core.progress import Progress
+from ctl_core.resources import peak_rss_mb
 from ctl_core.serving import category_source, engines
 from ctl_core.serving.product_shot import fit_person_detector
+from ctl_core.threads import torch_threads
 from ctl_core.training import train as training
 from ctl_core.training.outfit import OutfitTrainConfig
 from ctl_core.training.outfit import train_outfit as train_outfit_model
@@ -91,17 +92,9 @@ class BuildReport:
 
 
 def _process_figures() -> dict:
-    """The build process's peak resident memory (MB, Linux/macOS) and torch's thread count, for the build report."""
-    out: dict = {}
-    try:
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        out["peak_rss_mb"] = round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-    except (ImportError, OSError):
-        pass
-    if "torch" in sys.modules:
-        out["torch_threads"] = int(sys.modules["torch"].get_num_threads())
-    return out
+    """The build process's peak resident memory and torch's thread count, for the build report."""
+    out = {"peak_rss_mb": round(peak_rss_mb(), 1), "torch_threads": torch_threads()}
+    return {k: v for k, v in out.items() if v is not None and v == v}  # not measurable here: left out
 
 
 def _mtime(path: Path) -> float | None:

@@ -45,7 +45,7 @@ from scipy.optimize import brentq
 
 from ctl_core.io import atomic_write_text, to_jsonable
 from db import human
-from db.report import observations
+from db.report import ds_inputs, observations
 from db.stats import _precision_rows
 
 PAPER_PRECISIONS = (("siamese", 0.477), ("classification", 0.506), ("triplet", 0.550))
@@ -251,19 +251,10 @@ def study_statistics(config: SimConfig, judgments: pd.DataFrame, sources: pd.Dat
     out: dict[str, Any] = {"precision": prec, "comparisons": comp}
     if with_old:
         out["old"] = _old_interval(obs, models)
-    if with_ds:
-        j = judgments[judgments["compatible"].notna()]
-        gold = j[j["is_gold"].astype(bool)].drop_duplicates("pair_id")
-        known = {int(p): int(bool(g)) for p, g in zip(gold["pair_id"], gold["gold_label"])}
-        if corrected_boot > 0:  # with its bootstrap interval (``human.corrected_precision_intervals``)
-            frame = pd.DataFrame({"pair_id": j["pair_id"].astype(int).to_numpy(), "annotator": j["annotator"].tolist(),
-                                  "y": j["compatible"].astype(bool).astype(float).to_numpy()})
-            out["corrected"] = human.corrected_precision_intervals(frame, obs, known, models, n_boot=corrected_boot,
-                                                                   seed=seed).set_index("model")
-        else:
-            ds = human.dawid_skene(j["pair_id"].astype(int).to_numpy(), j["annotator"].tolist(),
-                                   j["compatible"].astype(bool).astype(float).to_numpy(), known=known)
-            out["corrected"] = human.corrected_precision(obs, ds.posterior_of(), models).set_index("model")
+    if with_ds:  # corrected precision; its bootstrap interval with ``corrected_boot`` resamples (0: none)
+        frame, known = ds_inputs(judgments)
+        out["corrected"] = human.corrected_precision_intervals(frame, obs, known, models, n_boot=corrected_boot,
+                                                               seed=seed).set_index("model")
     return out
 
 

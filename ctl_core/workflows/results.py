@@ -21,13 +21,13 @@ import os
 import platform
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ctl_core.config import PROJECT_ROOT
 from ctl_core.io import atomic_write_json, atomic_write_text
+from ctl_core.threads import torch_threads
 
 RESULTS_DIR = PROJECT_ROOT / "docs" / "results"
 BODY_MARK = "<!-- body -->"  # in a results .md: everything below it is what the README quotes
@@ -51,12 +51,6 @@ def gpu_name() -> str | None:
     except ImportError:
         return None
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-
-
-def _torch_threads() -> int | None:
-    if "torch" not in sys.modules:
-        return None
-    return int(sys.modules["torch"].get_num_threads())
 
 
 @dataclass
@@ -83,7 +77,7 @@ class Stamp:
         return cls(command=command, commit=since.commit if since else (_git("rev-parse", "HEAD") or "unknown"),
                    dirty=since.dirty if since else bool(status),
                    date=datetime.now(UTC).isoformat(timespec="seconds"), cores=os.cpu_count() or 0, gpu=gpu_name(),
-                   load_before=tuple(round(x, 2) for x in os.getloadavg()), threads=_torch_threads())
+                   load_before=tuple(round(x, 2) for x in os.getloadavg()), threads=torch_threads())
 
     def finish(self) -> "Stamp":
         self.load_after = tuple(round(x, 2) for x in os.getloadavg())
