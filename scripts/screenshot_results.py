@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from screenshots import ARGS, serve  # noqa: E402  (the script beside this one: its folder is on sys.path when run)
 
 from ctl_core.config import Workspace  # noqa: E402
 from ctl_core.data.tables import read_catalogue  # noqa: E402
@@ -28,8 +26,6 @@ from db import store  # noqa: E402
 from db.session import init_db, make_engine  # noqa: E402
 from db.studies import create_study  # noqa: E402
 
-ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODELS = {"siamese-1to1": 0.477, "classification": 0.506, "triplet-category": 0.550}
 RATES = {"Ana": (0.90, 0.85), "Ben": (0.80, 0.90)}
 
@@ -76,21 +72,7 @@ def main(out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ctl-results-shot-"))
     url = f"sqlite:///{tmp / 'ctl.sqlite'}"
     make_study(ws, url)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CTL_WORKSPACE": str(ws.root), "CTL_DB_URL": url}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app/main.py"), "--server.headless",
-                             "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serve(env={**os.environ, "CTL_WORKSPACE": str(ws.root), "CTL_DB_URL": url}, wait_s=120) as base:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CTL_CHROMIUM", "/usr/bin/chromium"),
                                         args=ARGS)
@@ -106,12 +88,6 @@ def main(out: Path) -> None:
             page.screenshot(path=str(out), full_page=True,
                             clip={"x": 0, "y": max(top - 20, 0), "width": 1400, "height": end - top + 10})
             browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(f"written: {out}")
 
 

@@ -23,17 +23,18 @@ ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--
 
 
 @contextmanager
-def serve() -> Iterator[str]:
-    """``streamlit run`` of the app on a free 127.0.0.1 port over the current workspace; yields its URL."""
+def serve(env: dict | None = None, wait_s: float = 60) -> Iterator[str]:
+    """``streamlit run`` of the app on a free 127.0.0.1 port over the current workspace (``env``: the whole
+    environment instead, e.g. another CTL_DB_URL); waits up to ``wait_s`` for it to answer; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app/main.py"), "--server.headless",
                              "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        for _ in range(int(wait_s * 2)):
             try:
                 urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
                 break
@@ -42,7 +43,10 @@ def serve() -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main(out: Path) -> None:
